@@ -1,0 +1,16 @@
+"""Built-in attention scorers. Each lives in its own module; registration happens only here."""
+
+from seqattn import hookimpl
+
+
+@hookimpl
+def seqattn_register(registry):
+    from seqattn_attention.additive import AdditiveScorer
+    from seqattn_attention.bilinear import BilinearScorer
+    from seqattn_attention.dot import DotScorer
+    from seqattn_attention.scaled_dot import ScaledDotScorer
+
+    registry.add("attention", "additive", AdditiveScorer)
+    registry.add("attention", "bilinear", BilinearScorer)
+    registry.add("attention", "dot", DotScorer)
+    registry.add("attention", "scaled_dot", ScaledDotScorer)

@@ -1,0 +1,222 @@
+"""The translation task: parallel text in, sacreBLEU and chrF out."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seqattn.config import DataSource
+from seqattn.errors import SeqattnError
+from seqattn.interfaces import Task
+from seqattn.search import search
+from seqattn.spec import ComponentSpec, Spec
+from seqattn_text.data import read_pairs
+
+
+@dataclass
+class Batch:
+    src: torch.Tensor  # (B,S) ids, EOS-terminated, right-padded
+    src_mask: torch.Tensor  # (B,S) True = real token
+    tgt_in: torch.Tensor  # (B,T) BOS + target
+    tgt_out: torch.Tensor  # (B,T) target + EOS, padded with pad_id
+    ntokens: int  # real target tokens (the loss counts these)
+    index: np.ndarray  # (B,) example numbers within the split
+
+    def to(self, device) -> "Batch":
+        return Batch(self.src.to(device), self.src_mask.to(device), self.tgt_in.to(device), self.tgt_out.to(device),
+                     self.ntokens, self.index)
+
+
+class Ragged:
+    """Token sequences stored flat (CSR) so batches are gathered without Python loops."""
+
+    def __init__(self, seqs: list[list[int]], append: int | None = None) -> None:
+        extra = 0 if append is None else 1
+        self.lengths = np.array([len(s) + extra for s in seqs], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        tail = [] if append is None else [append]
+        self.flat = np.fromiter((t for s in seqs for t in (*s, *tail)), dtype=np.int64, count=int(self.lengths.sum()))
+
+    def pad(self, index: np.ndarray, pad: int, lead: int | None = None) -> np.ndarray:
+        """(B, L) right-padded rows for ``index``; ``lead`` prepends one token to each row."""
+        shift = 0 if lead is None else 1
+        lens = self.lengths[index] + shift
+        width = int(lens.max())
+        cols = np.arange(width)[None, :] - shift  # (1, L)
+        pos = np.clip(self.offsets[index][:, None] + cols, 0, max(len(self.flat) - 1, 0))  # (B, L)
+        out = np.where(cols < lens[:, None] - shift, self.flat[pos] if len(self.flat) else pad, pad)
+        if lead is not None:
+            out[:, 0] = lead
+        return out
+
+
+class TranslationTask(Task):
+    def __init__(
+        self,
+        *,
+        source_lang: str,
+        target_lang: str,
+        train: DataSource,
+        valid: DataSource | None = None,
+        test: DataSource | None = None,
+        tokenizer: Spec("tokenizer") = "sentencepiece",
+        joint_vocab: bool = True,
+        label_smoothing: float = 0.1,
+        max_source_len: int = 250,
+        max_target_len: int = 250,
+        max_len_ratio: float | None = 3.0,
+        sacrebleu_tokenize: str = "13a",
+    ) -> None:
+        self.src_lang, self.tgt_lang = source_lang, target_lang
+        self.sources = {k: v for k, v in {"train": train, "valid": valid, "test": test}.items() if v is not None}
+        self.tok_spec: ComponentSpec = tokenizer
+        self.joint = joint_vocab
+        self.src_tok = tokenizer.build()
+        self.tgt_tok = self.src_tok if joint_vocab else tokenizer.build()
+        self.label_smoothing = label_smoothing
+        self.max_src, self.max_tgt, self.max_ratio = max_source_len, max_target_len, max_len_ratio
+        self.bleu_tokenize = sacrebleu_tokenize
+        self.data: dict[str, dict] = {}
+
+    # -- setup ---------------------------------------------------------------------------------
+    def setup(self, run_dir: Path, fit: bool) -> None:
+        texts = {}
+        if fit:
+            for split, source in self.sources.items():
+                texts[split] = read_pairs(source, self.src_lang, self.tgt_lang, f"task.{split}")
+        for side, tok in self._tokenizers(run_dir):
+            if (run_dir / side).is_dir():
+                tok.load(run_dir / side)
+            elif not fit:
+                raise SeqattnError(f"{run_dir / side}: tokenizer missing from the run directory")
+            else:
+                src, tgt = texts["train"]
+                corpus = src + tgt if side == "tokenizer" else (src if side == "tokenizer_src" else tgt)
+                tmp = run_dir / f"{side}.tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                tok.train(corpus, tmp)
+                tmp.rename(run_dir / side)  # atomic: a killed run never leaves half a tokenizer
+                tok.load(run_dir / side)
+        for split, (src, tgt) in texts.items():
+            self.data[split] = self._encode(src, tgt, filter_lengths=split == "train")
+
+    def _tokenizers(self, run_dir: Path):
+        if self.joint:
+            return [("tokenizer", self.src_tok)]
+        return [("tokenizer_src", self.src_tok), ("tokenizer_tgt", self.tgt_tok)]
+
+    def _encode(self, src: list[str], tgt: list[str], filter_lengths: bool) -> dict:
+        s_ids, t_ids = self.src_tok.encode(src), self.tgt_tok.encode(tgt)
+        keep = np.arange(len(src))
+        if filter_lengths:
+            sl = np.array([len(s) for s in s_ids]) + 1
+            tl = np.array([len(t) for t in t_ids]) + 1
+            ok = (sl >= 2) & (tl >= 2) & (sl <= self.max_src) & (tl <= self.max_tgt)
+            if self.max_ratio is not None:
+                ok &= (np.maximum(sl, tl) / np.minimum(sl, tl)) <= self.max_ratio
+            keep = np.nonzero(ok)[0]
+            if len(keep) == 0:
+                raise SeqattnError("task.train: no sentence pair survives the length filters")
+        return {
+            "src": Ragged([s_ids[i] for i in keep], append=self.src_tok.eos_id),
+            "tgt": Ragged([t_ids[i] for i in keep], append=self.tgt_tok.eos_id),
+            "src_text": [src[i] for i in keep],
+            "tgt_text": [tgt[i] for i in keep],
+        }
+
+    # -- model ---------------------------------------------------------------------------------
+    def build_model(self, spec: ComponentSpec) -> torch.nn.Module:
+        return spec.build(self.src_tok.vocab_size, self.tgt_tok.vocab_size)
+
+    # -- batches -------------------------------------------------------------------------------
+    def batches(self, split: str, epoch: int, seed: int, max_tokens: int, shuffle: bool = True) -> list[np.ndarray]:
+        """Token-count batches: lengths bucketed (random tie order), batch order shuffled."""
+        d = self.data[split]
+        size = np.maximum(d["src"].lengths, d["tgt"].lengths)  # target length counts its BOS/EOS once
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(size)) if shuffle else np.arange(len(size))
+        order = order[np.argsort(size[order], kind="stable")]
+        batches = list(_chunks(order, size, max_tokens))
+        if shuffle:
+            rng.shuffle(batches)
+        return batches
+
+    def collate(self, split: str, index: np.ndarray) -> Batch:
+        d = self.data[split]
+        pad, bos = self.tgt_tok.pad_id, self.tgt_tok.bos_id
+        src = torch.from_numpy(d["src"].pad(index, self.src_tok.pad_id))
+        tgt_out = torch.from_numpy(d["tgt"].pad(index, pad))
+        tgt_in = torch.from_numpy(d["tgt"].pad(index, pad, lead=bos)[:, :-1])  # BOS + target, EOS dropped
+        tgt_in = tgt_in.masked_fill(tgt_in == self.tgt_tok.eos_id, pad)
+        mask = torch.from_numpy(np.arange(src.size(1))[None, :] < d["src"].lengths[index][:, None])
+        return Batch(src, mask, tgt_in, tgt_out, int(d["tgt"].lengths[index].sum()), index)
+
+    def batch_tokens(self, batch: Batch) -> int:
+        return batch.ntokens
+
+    # -- loss ----------------------------------------------------------------------------------
+    def loss(self, model, batch: Batch, label_smoothing: float | None = None) -> torch.Tensor:
+        select = batch.tgt_out != self.tgt_tok.pad_id  # (B,T)
+        logits = model(batch.src, batch.src_mask, batch.tgt_in, select)  # (N,V)
+        smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
+        return F.cross_entropy(logits.float(), batch.tgt_out[select], label_smoothing=smoothing, reduction="sum")
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def translate(self, model, sentences: list[str], cfg, device) -> list[list[str]]:
+        """n-best translations (detokenized) of raw source sentences."""
+        d = {"src": Ragged(self.src_tok.encode(sentences), append=self.src_tok.eos_id)}
+        out: list[list[str]] = [[] for _ in sentences]
+        order = np.argsort(d["src"].lengths, kind="stable")
+        for chunk in _chunks(order, d["src"].lengths, cfg.max_tokens):
+            src = torch.from_numpy(d["src"].pad(chunk, self.src_tok.pad_id)).to(device)
+            mask = src != self.src_tok.pad_id
+            hyps = search(model, src, mask, cfg, bos=self.tgt_tok.bos_id, eos=self.tgt_tok.eos_id)
+            for i, nbest in zip(chunk.tolist(), hyps):
+                out[i] = self.tgt_tok.decode([h.tokens for h in nbest])
+        return out
+
+    def evaluate(self, model, split: str, search_cfg, accelerator, generate: bool = True) -> dict:
+        from accelerate.utils import gather_object
+
+        d = self.data[split]
+        rank, world = accelerator.process_index, accelerator.num_processes
+        mine = self.batches(split, 0, 0, search_cfg.max_tokens, shuffle=False)[rank::world]
+        total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)  # loss sum, tokens
+        with torch.no_grad():
+            for index in mine:
+                batch = self.collate(split, index).to(accelerator.device)
+                total += torch.tensor([float(self.loss(model, batch, 0.0)), batch.ntokens],
+                                      dtype=torch.float64, device=accelerator.device)
+        total = accelerator.reduce(total, reduction="sum")
+        metrics = {"loss": float(total[0] / total[1]), "ppl": float(torch.exp(total[0] / total[1]))}
+        if not generate:
+            return metrics
+        idx = np.concatenate(mine) if mine else np.zeros(0, dtype=np.int64)
+        hyps = self.translate(model, [d["src_text"][i] for i in idx], search_cfg, accelerator.device)
+        pairs = sorted(gather_object(list(zip(idx.tolist(), [h[0] for h in hyps]))))
+        return metrics | self.score([h for _, h in pairs], d["tgt_text"], d["src_text"])
+
+    def score(self, hyps: list[str], refs: list[str], srcs: list[str]) -> dict:
+        from sacrebleu.metrics import BLEU, CHRF
+
+        bleu, chrf = BLEU(tokenize=self.bleu_tokenize), CHRF()
+        b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
+        return {"bleu": round(b.score, 2), "chrf": round(c.score, 2), "signature": str(bleu.get_signature()),
+                "chrf_signature": str(chrf.get_signature()), "samples": list(zip(srcs[:3], hyps[:3], refs[:3]))}
+
+
+def _chunks(order: np.ndarray, lengths: np.ndarray, max_tokens: int):
+    """Consecutive runs of ``order`` whose padded size (count x longest) fits ``max_tokens``."""
+    start, longest = 0, 0
+    for i, n in enumerate(order):
+        longest = max(longest, int(lengths[n]))
+        if (i + 1 - start) * longest > max_tokens and i > start:
+            yield order[start:i]
+            start, longest = i, int(lengths[n])
+    if start < len(order):
+        yield order[start:]

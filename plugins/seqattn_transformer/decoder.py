@@ -1,0 +1,104 @@
+"""Transformer decoder: causal self-attention, cross-attention through any registered scorer,
+tied output projection, and incremental decoding with cached keys/values."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import Tensor, nn
+
+from seqattn.interfaces import Decoder
+from seqattn.spec import ComponentSpec, Spec
+from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttention, init_linear
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, d_model: int, memory_dim: int, heads: int, ffn: int, dropout: float,
+                 attention_dropout: float, activation: str, pre_norm: bool,
+                 self_attention: ComponentSpec, cross_attention: ComponentSpec) -> None:
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, heads, self_attention, attention_dropout, cross=False)
+        self.cross_attn = MultiHeadAttention(d_model, heads, cross_attention, attention_dropout, cross=True,
+                                             memory_dim=memory_dim)
+        self.ffn = FeedForward(d_model, ffn, dropout, activation)
+        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(3))
+        self.drop = nn.Dropout(dropout)
+        self.pre_norm = pre_norm
+
+    def _sub(self, x: Tensor, i: int, fn) -> Tensor:
+        """One residual sub-layer, pre- or post-norm."""
+        if self.pre_norm:
+            return x + self.drop(fn(self.norms[i](x)))
+        return self.norms[i](x + self.drop(fn(x)))
+
+    def forward(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, cache: dict | None) -> Tensor:
+        causal = cache is None  # incremental steps see exactly the cached prefix
+        x = self._sub(x, 0, lambda h: self.self_attn.self_attend(h, causal=causal, cache=cache))
+        x = self._sub(x, 1, lambda h: self.cross_attn.cross_attend(h, k, v, mem_mask)[0])
+        return self._sub(x, 2, self.ffn)
+
+
+class TransformerDecoder(Decoder):
+    def __init__(
+        self,
+        vocab_size: int,
+        memory_dim: int,
+        *,
+        d_model: int = 512,
+        layers: int = 6,
+        heads: int = 8,
+        ffn: int = 2048,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.0,
+        activation: Literal["relu", "gelu"] = "relu",
+        norm: Literal["pre", "post"] = "post",
+        positions: Literal["sinusoidal", "learned"] = "sinusoidal",
+        max_positions: int = 1024,
+        self_attention: Spec("attention") = "scaled_dot",
+        cross_attention: Spec("attention") = "scaled_dot",
+        tie_output: bool = True,
+    ) -> None:
+        super().__init__()
+        self.embed = Embedding(vocab_size, d_model, positions, max_positions, dropout)
+        pre = norm == "pre"
+        self.layers = nn.ModuleList(
+            DecoderLayer(d_model, memory_dim, heads, ffn, dropout, attention_dropout, activation, pre,
+                         self_attention, cross_attention)
+            for _ in range(layers)
+        )
+        self.final_norm = nn.LayerNorm(d_model) if pre else nn.Identity()
+        self.proj = None if tie_output else nn.Linear(d_model, vocab_size, bias=False)
+        init_linear(self.layers)
+
+    @property
+    def embed_tokens(self) -> nn.Embedding:
+        return self.embed.tokens
+
+    def forward(self, tgt_in: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        x = self.embed(tgt_in)  # (B,T) -> (B,T,D)
+        keep = memory_mask[:, None, None, :]  # (B,S) -> (B,1,1,S)
+        for layer in self.layers:
+            k, v = layer.cross_attn.memory_kv(memory)  # (B,H,S,Dh) each
+            x = layer(x, k, v, keep, None)
+        return self.final_norm(x)
+
+    def output(self, hidden: Tensor) -> Tensor:
+        weight = self.embed_tokens.weight if self.proj is None else self.proj.weight
+        return hidden @ weight.t()  # (...,D) @ (D,V) -> (...,V)
+
+    def init_state(self, memory: Tensor, memory_mask: Tensor) -> dict:
+        cross = [layer.cross_attn.memory_kv(memory) for layer in self.layers]
+        return {
+            "mask": memory_mask[:, None, None, :],  # (N,1,1,S)
+            "cross": [{"k": k, "v": v} for k, v in cross],  # (N,H,S,Dh) each
+            "self": [{} for _ in self.layers],  # grows to (N,H,t,Dh) each
+            "_t": 0,
+        }
+
+    def step(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict]:
+        t = state["_t"]
+        x = self.embed(tokens.unsqueeze(1), offset=t)  # (N,) -> (N,1,D)
+        for layer, cross, cache in zip(self.layers, state["cross"], state["self"]):
+            x = layer(x, cross["k"], cross["v"], state["mask"], cache)
+        state["_t"] = t + 1
+        return self.output(self.final_norm(x[:, 0])), state  # (N,V)

@@ -1,0 +1,156 @@
+"""The component contracts. Shapes use B = batch, S = source length, T = target length,
+H = heads, D = model width, V = vocabulary size, N = rows (batch x beam) during search.
+
+ONE MASK CONVENTION everywhere: a boolean mask is ``True`` where a position is real and may be
+attended, ``False`` for padding (the same sense as ``scaled_dot_product_attention``'s bool mask).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor, nn
+
+
+class AttentionScorer(nn.Module):
+    """Scores queries against keys and returns the attention-weighted values.
+
+    ``forward(query (B,H,T,Dq), key (B,H,S,Dk), value (B,H,S,Dv), mask, causal, need_weights)``
+    returns ``(context (B,H,T,Dv), weights (B,H,T,S) or None)``. ``mask`` is boolean and
+    broadcastable to ``(B,H,T,S)``; ``causal`` lets query ``t`` see keys ``<= t + S - T``.
+    A factory receives the per-head query and key sizes as positional arguments:
+    ``factory(query_dim, key_dim, **recipe_keywords)``.
+
+    Content scorers implement only :meth:`score`; the generic path here masks, normalises and
+    takes the weighted sum. A scorer with a fused kernel overrides :meth:`forward`.
+    """
+
+    def score(self, query: Tensor, key: Tensor) -> Tensor:
+        """Unnormalised scores ``(B,H,T,S)``."""
+        raise NotImplementedError
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None,
+                causal: bool = False, need_weights: bool = False, dropout: float = 0.0):
+        scores = self.score(query, key)  # (B,H,T,S)
+        keep = causal_mask(query.size(-2), key.size(-2), query.device) if causal else None
+        if mask is not None:
+            keep = mask if keep is None else keep & mask
+        if keep is not None:
+            scores = scores.masked_fill(~keep, float("-inf"))
+        weights = torch.softmax(scores.float(), dim=-1).to(value.dtype)  # (B,H,T,S)
+        dropped = nn.functional.dropout(weights, dropout, self.training) if dropout else weights
+        context = dropped @ value  # (B,H,T,S) @ (B,H,S,Dv) -> (B,H,T,Dv)
+        return context, (weights if need_weights else None)
+
+
+def causal_mask(t: int, s: int, device: torch.device) -> Tensor:
+    """(T, S) boolean: query i may see key j iff j <= i + S - T."""
+    return torch.ones(t, s, dtype=torch.bool, device=device).tril(s - t)
+
+
+class Encoder(nn.Module):
+    """``forward(src, src_mask (B,S)) -> (memory (B,S',D), memory_mask (B,S'))``.
+
+    ``src`` is ``(B,S)`` token ids for text or ``(B,S,F)`` features for speech and vision: the
+    encoder owns its input embedding, so attention and decoders only ever see ``(B,S,D)``.
+    ``S'`` may differ from ``S`` (subsampling). ``out_dim`` is ``D``. ``embed_tokens`` is the
+    token embedding when there is one (``None`` otherwise), so a model can share it.
+    """
+
+    out_dim: int
+    embed_tokens: nn.Embedding | None = None
+
+
+class Decoder(nn.Module):
+    """An autoregressive decoder over token ids, used in training and by :mod:`seqattn.search`.
+
+    - ``forward(tgt_in (B,T), memory (B,S,D) | None, memory_mask (B,S) | None) -> hidden (B,T,Dh)``
+      with teacher forcing (position t sees tokens <= t).
+    - ``output(hidden (...,Dh)) -> logits (...,V)``.
+    - ``init_state(memory, memory_mask) -> state``: the incremental state for ``N`` rows.
+    - ``step(tokens (N,), state) -> (logits (N,V), state)``: one position, reusing cached
+      keys/values; never recomputes the prefix.
+    - ``reorder_state(state, index (N',)) -> state``: select rows (beam reordering/expansion).
+    The state is a dict of tensors (or nested dicts/lists of them) with rows in dimension 0,
+    except entries whose key starts with ``_`` (shared scalars such as the step count).
+    """
+
+    embed_tokens: nn.Embedding | None = None
+
+    def reorder_state(self, state: dict, index: Tensor) -> dict:
+        return _select_rows(state, index)
+
+
+def _select_rows(state: Any, index: Tensor) -> Any:
+    if isinstance(state, Tensor):
+        return state.index_select(0, index)
+    if isinstance(state, dict):
+        return {k: (v if k.startswith("_") else _select_rows(v, index)) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_select_rows(v, index) for v in state)
+    return state
+
+
+class Tokenizer:
+    """Text <-> ids. Trained from the recipe's data, saved in the library's own format.
+
+    ``train(texts, directory)`` learns the vocabulary and saves it under ``directory``;
+    ``load(directory)`` restores it. Special ids: ``pad_id``, ``bos_id``, ``eos_id``, ``unk_id``.
+    ``vocab_size`` is the planned size before training (from the recipe) and the real one after.
+    """
+
+    pad_id: int
+    bos_id: int
+    eos_id: int
+    unk_id: int
+    vocab_size: int
+
+    def train(self, texts: Iterable[str], directory: Path) -> None:
+        raise NotImplementedError
+
+    def load(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        raise NotImplementedError
+
+    def decode(self, ids: list[list[int]]) -> list[str]:
+        raise NotImplementedError
+
+    def pieces(self, text: str) -> list[str]:
+        """The surface pieces of ``text`` (for labelling plots and inspection)."""
+        raise NotImplementedError
+
+
+class Task:
+    """Data + loss + evaluation for one kind of job; the training loop is shared.
+
+    - ``setup(run_dir, fit)``: ``fit=True`` trains (or reloads from ``run_dir``) tokenizers and
+      reads the data; ``fit=False`` only reloads what a finished run saved (for ``translate``).
+    - ``build_model(spec)``: builds the model from the recipe's ``model`` component; before
+      ``setup`` it uses the vocabulary sizes the recipe plans (``seqattn check``).
+    - ``batches(split, epoch, seed, max_tokens) -> list``: the deterministic batch list.
+    - ``batch_tokens(batch) -> int``: target tokens that the loss counts (known before forward).
+    - ``loss(model, batch) -> Tensor``: the summed loss over those tokens.
+    - ``evaluate(model, split, search, accelerator) -> dict``: metrics (e.g. ``{"bleu": ...}``).
+    """
+
+    def setup(self, run_dir: Path, fit: bool) -> None:
+        raise NotImplementedError
+
+    def build_model(self, spec) -> nn.Module:
+        raise NotImplementedError
+
+    def batches(self, split: str, epoch: int, seed: int, max_tokens: int) -> list:
+        raise NotImplementedError
+
+    def batch_tokens(self, batch) -> int:
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch) -> Tensor:
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, split: str, search, accelerator) -> dict:
+        raise NotImplementedError

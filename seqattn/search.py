@@ -1,0 +1,133 @@
+"""Greedy and batched beam search with incremental decoding, shared by every task.
+
+The model must provide ``encode(src, src_mask) -> (memory, memory_mask)`` and a ``decoder``
+implementing :class:`seqattn.interfaces.Decoder` (``init_state``, ``step``, ``reorder_state``).
+Rows are laid out ``b * beam + k``. Lengths count output tokens including the final EOS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # output ids without BOS/EOS
+    score: float  # length-normalised log-probability
+
+
+def length_penalty(length: Tensor | int, alpha: float) -> Tensor | float:
+    """GNMT (Wu et al. 2016): ((5 + |Y|) / 6) ** alpha; 1 when alpha == 0."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def max_lengths(src_mask: Tensor, a: float, b: int) -> Tensor:
+    """(B,) the longest output allowed per sentence: a * source length + b, at least 1."""
+    return (a * src_mask.sum(1).float() + b).long().clamp(min=1)
+
+
+@torch.no_grad()
+def greedy(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, max_len_a: float = 1.2,
+           max_len_b: int = 10) -> list[list[Hypothesis]]:
+    memory, mem_mask = model.encode(src, src_mask)
+    dec = model.decoder
+    state = dec.init_state(memory, mem_mask)
+    limit = max_lengths(src_mask, max_len_a, max_len_b)  # (B,)
+    n = src.size(0)
+    last = torch.full((n,), bos, dtype=torch.long, device=src.device)
+    out = torch.full((n, int(limit.max()) + 1), eos, dtype=torch.long, device=src.device)
+    total = torch.zeros(n, device=src.device)
+    done = torch.zeros(n, dtype=torch.bool, device=src.device)
+    for t in range(out.size(1)):
+        logits, state = dec.step(last, state)  # (B,V)
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        logp = _force_eos(logp, t >= limit, eos)  # no room left: EOS only
+        best, last = logp.max(dim=-1)  # (B,)
+        last = torch.where(done, eos, last)
+        total = total + torch.where(done, 0.0, best)
+        out[:, t] = last
+        done = done | (last == eos)
+        if bool(done.all()):
+            break
+    return [[Hypothesis(_strip(row, eos), float(s))] for row, s in zip(out.tolist(), total.tolist())]
+
+
+def _force_eos(logp: Tensor, force: Tensor, eos: int) -> Tensor:
+    """Rows where ``force`` (N,) is set may only emit EOS (log-prob 0); no host sync."""
+    only_eos = torch.full_like(logp[0], float("-inf"))
+    only_eos[eos] = 0.0
+    return torch.where(force.unsqueeze(1), only_eos, logp)  # (N,V)
+
+
+def _strip(row: list[int], eos: int) -> list[int]:
+    return row[: row.index(eos)] if eos in row else row
+
+
+@torch.no_grad()
+def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, beam: int = 4,
+                length_penalty_alpha: float = 0.6, max_len_a: float = 1.2, max_len_b: int = 10,
+                n_best: int = 1) -> list[list[Hypothesis]]:
+    """Batched beam search. A sentence is finished once ``beam`` hypotheses have ended (as
+    fairseq); only EOS candidates ranked within the top ``beam`` are finalised."""
+    B, K, dev = src.size(0), beam, src.device
+    memory, mem_mask = model.encode(src, src_mask)
+    dec = model.decoder
+    rows = torch.arange(B, device=dev).repeat_interleave(K)  # (B*K,) row -> sentence
+    state = dec.reorder_state(dec.init_state(memory, mem_mask), rows)
+    limit = max_lengths(src_mask, max_len_a, max_len_b)  # (B,)
+    L = int(limit.max()) + 1  # steps, the forced EOS included
+    hist = torch.full((B * K, 0), bos, dtype=torch.long, device=dev)  # (B*K, t) tokens so far
+    scores = torch.full((B, K), float("-inf"), device=dev)
+    scores[:, 0] = 0.0  # one live beam per sentence at the start
+    fin_tokens = torch.full((B, K, L), eos, dtype=torch.long, device=dev)
+    fin_scores = torch.full((B, K), float("-inf"), device=dev)
+    fin_count = torch.zeros(B, dtype=torch.long, device=dev)
+    last = torch.full((B * K,), bos, dtype=torch.long, device=dev)
+    base = (torch.arange(B, device=dev) * K).unsqueeze(1)  # (B,1)
+    for t in range(L):
+        logits, state = dec.step(last, state)  # (B*K, V)
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        V = logp.size(-1)
+        logp = _force_eos(logp, (t >= limit).repeat_interleave(K), eos)
+        cand = (scores.view(B * K, 1) + logp).view(B, K * V)  # (B, K*V)
+        top_s, top_i = cand.topk(2 * K, dim=1)  # (B, 2K)
+        parent = top_i // V  # (B, 2K) beam index
+        token = top_i % V
+        is_eos = token == eos
+        # finalise EOS candidates ranked within the top K, for sentences still open
+        take = is_eos & (torch.arange(2 * K, device=dev) < K) & torch.isfinite(top_s)
+        take &= take.cumsum(1) <= (K - fin_count).unsqueeze(1)  # in rank order, until K have ended
+        if bool(take.any()):
+            norm = top_s / length_penalty(t + 1, length_penalty_alpha)
+            cand_tok = hist.view(B, K, t).gather(1, parent.unsqueeze(-1).expand(B, 2 * K, t))  # (B,2K,t)
+            cand_tok = torch.cat([cand_tok, torch.full((B, 2 * K, L - t), eos, dtype=torch.long, device=dev)], 2)
+            all_s = torch.cat([fin_scores, torch.where(take, norm, float("-inf"))], 1)  # (B,3K)
+            all_tok = torch.cat([fin_tokens, cand_tok], 1)  # (B,3K,L)
+            fin_scores, pick = all_s.topk(K, dim=1)  # (B,K)
+            fin_tokens = all_tok.gather(1, pick.unsqueeze(-1).expand(B, K, L))
+            fin_count = fin_count + take.sum(1)
+        if bool((fin_count >= K).all()):
+            break
+        # the K best non-EOS candidates stay alive
+        alive_s = torch.where(is_eos, float("-inf"), top_s)
+        scores, pick = alive_s.topk(K, dim=1)  # (B,K)
+        src_rows = (base + parent.gather(1, pick)).view(-1)  # (B*K,)
+        last = token.gather(1, pick).view(-1)  # (B*K,)
+        hist = torch.cat([hist.index_select(0, src_rows), last.unsqueeze(1)], 1)  # (B*K, t+1)
+        state = dec.reorder_state(state, src_rows)
+    out = []
+    for s_row, t_row in zip(fin_scores.tolist(), fin_tokens.tolist()):
+        ranked = sorted(zip(s_row, t_row), key=lambda p: -p[0])[:n_best]
+        out.append([Hypothesis(_strip(toks, eos), s) for s, toks in ranked])
+    return out
+
+
+def search(model, src: Tensor, src_mask: Tensor, cfg, *, bos: int, eos: int) -> list[list[Hypothesis]]:
+    """Dispatch on a :class:`seqattn.config.SearchConfig`: beam 1 is greedy."""
+    if cfg.beam == 1:
+        return greedy(model, src, src_mask, bos=bos, eos=eos, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b)
+    return beam_search(model, src, src_mask, bos=bos, eos=eos, beam=cfg.beam, length_penalty_alpha=cfg.length_penalty,
+                       max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, n_best=cfg.n_best)
