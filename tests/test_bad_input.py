@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import seqattn, tiny_recipe, write_recipe
+from helpers import seqattn, tiny_recipe, write_recipe
 
 
 def assert_one_line_error(out, *needles):

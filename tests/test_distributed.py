@@ -9,7 +9,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from conftest import ENV, ROOT, tiny_recipe, write_recipe
+from helpers import ENV, ROOT, tiny_recipe, write_recipe
 
 
 def test_two_processes_train_in_lockstep(tmp_path):

@@ -12,7 +12,7 @@ import time
 import torch
 from safetensors.torch import load_file
 
-from conftest import ENV, ROOT, seqattn, tiny_recipe, write_recipe
+from helpers import ENV, ROOT, seqattn, tiny_recipe, write_recipe
 
 STEPS = 40
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from conftest import ROOT, seqattn, tiny_recipe, write_recipe
+from helpers import ROOT, seqattn, tiny_recipe, write_recipe
 from seqattn.config import DataSource
 from seqattn_text.data import read_pairs
 from seqattn_text.numbers import numbers_en_de
@@ -112,3 +112,16 @@ def test_tokenizers_train_save_reload(tmp_path, tok):
     assert b.decode(b.encode(sample)) == sample
     assert (a.pad_id, a.unk_id, a.bos_id, a.eos_id) == (0, 1, 2, 3)
     assert b.vocab_size <= 200
+
+
+def test_separate_vocabularies_and_hf_bpe(tmp_path):
+    data = tiny_recipe({"max_steps": 4, "eval_every": 100}, joint_vocab=False,
+                       tokenizer={"name": "hf_bpe", "vocab_size": 150, "min_frequency": 1})
+    data["model"]["share_embeddings"] = False
+    out = seqattn("run", write_recipe(tmp_path / "r.yaml", data), "--output", tmp_path / "run")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "run/tokenizer_src/tokenizer.json").is_file()
+    assert (tmp_path / "run/tokenizer_tgt/tokenizer.json").is_file()
+    data["model"]["share_embeddings"] = True  # sharing needs one vocabulary: a clear error, not a crash
+    bad = seqattn("run", write_recipe(tmp_path / "r2.yaml", data), "--output", tmp_path / "run2")
+    assert bad.returncode == 2 and "model.share_embeddings" in bad.stderr and "Traceback" not in bad.stderr
