@@ -25,14 +25,26 @@ class AttentionScorer(nn.Module):
 
     Content scorers implement only :meth:`score`; the generic path here masks, normalises and
     takes the weighted sum. A scorer with a fused kernel overrides :meth:`forward`.
+
+    Stateful scorers (location-based: Gaussian mixtures, location-aware) set ``stateful = True``
+    and keep what one decoder step passes to the next in the ``state`` dict they are given,
+    mutating it in place (tensors with batch rows first, so search can reorder them). With
+    ``state=None`` they treat the ``T`` queries as consecutive steps from the start. Scorers
+    whose weights are not a distribution over keys set ``normalised = False``; scorers whose
+    weights ignore key content (purely positional) set ``content = False``.
     """
+
+    stateful = False
+    normalised = True
+    content = True
 
     def score(self, query: Tensor, key: Tensor) -> Tensor:
         """Unnormalised scores ``(B,H,T,S)``."""
         raise NotImplementedError
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None,
-                causal: bool = False, need_weights: bool = False, dropout: float = 0.0):
+                causal: bool = False, need_weights: bool = False, dropout: float = 0.0,
+                state: dict | None = None):
         scores = self.score(query, key)  # (B,H,T,S)
         keep = causal_mask(query.size(-2), key.size(-2), query.device) if causal else None
         if mask is not None:

@@ -13,15 +13,20 @@ from seqattn.search import beam_search, greedy, length_penalty
 BOS, EOS, V = 2, 3, 9
 
 
-def tiny_model(seed: int, norm: str = "pre", positions: str = "sinusoidal", cross: str = "scaled_dot"):
+def tiny_model(seed: int, norm: str = "pre", positions: str = "sinusoidal", cross: str = "scaled_dot",
+               decoder: str = "transformer"):
     layer = {"d_model": 16, "layers": 2, "heads": 2, "ffn": 32, "dropout": 0.0, "norm": norm, "positions": positions}
     raw = {"name": "encoder_decoder", "encoder": {"name": "transformer", **layer},
            "decoder": {"name": "transformer", "cross_attention": cross, **layer}}
+    if decoder != "transformer":
+        raw["encoder"] = {"name": "rnn", "embed_dim": 16, "hidden": 8, "layers": 2, "dropout": 0.0}
+        raw["decoder"] = {"name": decoder, "embed_dim": 16, "hidden": 16, "layers": 2, "dropout": 0.0,
+                          "attention": cross}
     spec = Validator(get_registry()).component(raw, "model", "model")
     torch.manual_seed(seed)
     model = spec.build(V, V).eval()
     with torch.no_grad():  # make EOS likely enough that hypotheses end at different lengths
-        model.decoder.embed.tokens.weight[EOS] *= 3
+        model.decoder.embed_tokens.weight[EOS] *= 3
     return model
 
 
@@ -68,8 +73,9 @@ def reference_beam(model, src, mask, beam, alpha, a, b):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("beam", [2, 4])
-def test_beam_search_matches_reference(seed, beam):
-    model = tiny_model(seed)
+@pytest.mark.parametrize("decoder", ["transformer", "rnn_luong"])
+def test_beam_search_matches_reference(seed, beam, decoder):
+    model = tiny_model(seed, cross="scaled_dot" if decoder == "transformer" else "location", decoder=decoder)
     src, mask = source(seed)
     got = beam_search(model, src, mask, bos=BOS, eos=EOS, beam=beam, length_penalty_alpha=0.6, max_len_a=1.0,
                       max_len_b=3, n_best=beam)
@@ -89,7 +95,7 @@ def test_greedy_matches_beam_of_one_reference():
 
 @pytest.mark.parametrize("norm", ["pre", "post"])
 @pytest.mark.parametrize("positions", ["sinusoidal", "learned"])
-@pytest.mark.parametrize("cross", ["scaled_dot", "dot", "bilinear", "additive"])
+@pytest.mark.parametrize("cross", ["scaled_dot", "dot", "bilinear", "additive", "gaussian", "location"])
 def test_incremental_steps_equal_full_forward(norm, positions, cross):
     model = tiny_model(3, norm, positions, cross)
     src, mask = source(3)
@@ -101,3 +107,17 @@ def test_incremental_steps_equal_full_forward(norm, positions, cross):
         logits, state = model.decoder.step(tgt[:, t], state)
         torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
     assert state["self"][0]["k"].shape[2] == tgt.size(1)  # the cache grew one position per step
+
+
+@pytest.mark.parametrize("decoder", ["rnn_bahdanau", "rnn_luong"])
+@pytest.mark.parametrize("cross", ["additive", "bilinear", "gaussian", "location", "multihead"])
+def test_rnn_incremental_steps_equal_full_forward(decoder, cross):
+    model = tiny_model(4, cross=cross, decoder=decoder)
+    src, mask = source(4)
+    memory, mem_mask = model.encode(src, mask)
+    tgt = torch.randint(4, V, (src.size(0), 5))
+    full = model.decoder.output(model.decoder(tgt, memory, mem_mask))  # (B,T,V)
+    state = model.decoder.init_state(memory, mem_mask)
+    for t in range(tgt.size(1)):
+        logits, state = model.decoder.step(tgt[:, t], state)
+        torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)

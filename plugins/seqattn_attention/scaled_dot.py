@@ -21,7 +21,7 @@ class ScaledDotScorer(AttentionScorer):
     def score(self, query: Tensor, key: Tensor) -> Tensor:
         return (query @ key.transpose(-2, -1)) * self.scale  # (B,H,T,D) @ (B,H,D,S) -> (B,H,T,S)
 
-    def forward(self, query, key, value, mask=None, causal=False, need_weights=False, dropout=0.0):
+    def forward(self, query, key, value, mask=None, causal=False, need_weights=False, dropout=0.0, state=None):
         if need_weights:  # the weights are asked for: take the generic path
             return super().forward(query, key, value, mask, causal, need_weights, dropout)
         t, s = query.size(-2), key.size(-2)

@@ -31,10 +31,11 @@ class DecoderLayer(nn.Module):
             return x + self.drop(fn(self.norms[i](x)))
         return self.norms[i](x + self.drop(fn(x)))
 
-    def forward(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, cache: dict | None) -> Tensor:
+    def forward(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, cache: dict | None,
+                scorer_state: dict | None = None) -> Tensor:
         causal = cache is None  # incremental steps see exactly the cached prefix
         x = self._sub(x, 0, lambda h: self.self_attn.self_attend(h, causal=causal, cache=cache))
-        x = self._sub(x, 1, lambda h: self.cross_attn.cross_attend(h, k, v, mem_mask)[0])
+        x = self._sub(x, 1, lambda h: self.cross_attn.cross_attend(h, k, v, mem_mask, state=scorer_state)[0])
         return self._sub(x, 2, self.ffn)
 
 
@@ -90,7 +91,7 @@ class TransformerDecoder(Decoder):
         cross = [layer.cross_attn.memory_kv(memory) for layer in self.layers]
         return {
             "mask": memory_mask[:, None, None, :],  # (N,1,1,S)
-            "cross": [{"k": k, "v": v} for k, v in cross],  # (N,H,S,Dh) each
+            "cross": [{"k": k, "v": v, "scorer": {}} for k, v in cross],  # (N,H,S,Dh) each; scorer state
             "self": [{} for _ in self.layers],  # grows to (N,H,t,Dh) each
             "_t": 0,
         }
@@ -99,6 +100,6 @@ class TransformerDecoder(Decoder):
         t = state["_t"]
         x = self.embed(tokens.unsqueeze(1), offset=t)  # (N,) -> (N,1,D)
         for layer, cross, cache in zip(self.layers, state["cross"], state["self"]):
-            x = layer(x, cross["k"], cross["v"], state["mask"], cache)
+            x = layer(x, cross["k"], cross["v"], state["mask"], cache, cross["scorer"])
         state["_t"] = t + 1
         return self.output(self.final_norm(x[:, 0])), state  # (N,V)
