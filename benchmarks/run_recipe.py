@@ -50,6 +50,7 @@ def main() -> int:
     name = Path(args.recipe).stem
     run_dir = Path(args.output or ROOT / "runs" / f"bench-{name}")
     cmd = ["seqattn", "run", args.recipe, "--output", str(run_dir)] + [a for s in args.overrides for a in ("--set", s)]
+    code = commit()  # the code that runs, read before the run (later commits must not be credited)
     start = time.time()
     proc = subprocess.run([sys.executable, "-m", "seqattn.cli", *cmd[1:]], cwd=ROOT)
     wall = time.time() - start
@@ -61,7 +62,7 @@ def main() -> int:
     steps = [m for m in metrics if "tokens_per_s" in m]
     device = "gpu" if torch.cuda.is_available() else "cpu"
     record = {
-        "name": name, "command": " ".join(cmd), "commit": commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d"),
+        "name": name, "command": " ".join(cmd), "commit": code, "machine": machine(), "date": time.strftime("%Y-%m-%d"),
         "wall_seconds": round(wall, 1), "updates": steps[-1]["step"] if steps else 0,
         "train_tokens_per_s_median": sorted(m["tokens_per_s"] for m in steps)[len(steps) // 2] if steps else None,
         "results": results, "recipe": yaml.safe_load((run_dir / "recipe.yaml").read_text()),

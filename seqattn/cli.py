@@ -73,7 +73,7 @@ def cmd_run(args) -> int:
     out = trainer.fit()
     if trainer.is_main:
         for split, metrics in out["results"].items():
-            shown = {k: metrics[k] for k in ("bleu", "chrf", "loss") if k in metrics}
+            shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "ppl"}
             print(f"{split}: " + "  ".join(f"{k} {v:.2f}" for k, v in shown.items()))
             if "signature" in metrics:
                 print(f"{split}: sacreBLEU signature {metrics['signature']}")

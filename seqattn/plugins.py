@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 import pluggy
 
 from seqattn import hookspecs
+from seqattn.errors import SeqattnError
 from seqattn.registry import Registrar, Registry
 
 GROUP = "seqattn"
@@ -48,7 +49,12 @@ class PluginManager:
         self.registry = Registry()
         for impl in self.pm.hook.seqattn_register.get_hookimpls():
             dist = self.distributions.get(impl.plugin_name, "?")
-            impl.function(registry=Registrar(self.registry, impl.plugin_name, dist))
+            try:
+                impl.function(registry=Registrar(self.registry, impl.plugin_name, dist))
+            except SeqattnError:
+                raise  # a duplicate name or unknown kind: the user must resolve it
+            except Exception as exc:  # its modules failed to import: report it, keep the others
+                self.failures.append((dist, impl.plugin_name, f"{type(exc).__name__}: {exc}"))
 
     def report_failures(self, stream=sys.stderr) -> None:
         for dist, name, err in self.failures:

@@ -40,10 +40,13 @@ class State:
     tokens: int = 0  # real target tokens trained on
 
 
+LOWER_IS_BETTER = {"loss", "ppl", "ter", "wer", "cer"}
+
+
 def _better(metric: str, new: float, old: float | None) -> bool:
     if old is None:
         return True
-    return new < old if metric in ("loss", "ppl") else new > old
+    return new < old if metric in LOWER_IS_BETTER else new > old
 
 
 class Trainer:

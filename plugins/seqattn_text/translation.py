@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqattn.batching import Ragged, chunks, token_batches
 from seqattn.config import DataSource
 from seqattn.errors import SeqattnError
 from seqattn.interfaces import Task
@@ -30,29 +31,6 @@ class Batch:
     def to(self, device) -> "Batch":
         return Batch(self.src.to(device), self.src_mask.to(device), self.tgt_in.to(device), self.tgt_out.to(device),
                      self.ntokens, self.index)
-
-
-class Ragged:
-    """Token sequences stored flat (CSR) so batches are gathered without Python loops."""
-
-    def __init__(self, seqs: list[list[int]], append: int | None = None) -> None:
-        extra = 0 if append is None else 1
-        self.lengths = np.array([len(s) + extra for s in seqs], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-        tail = [] if append is None else [append]
-        self.flat = np.fromiter((t for s in seqs for t in (*s, *tail)), dtype=np.int64, count=int(self.lengths.sum()))
-
-    def pad(self, index: np.ndarray, pad: int, lead: int | None = None) -> np.ndarray:
-        """(B, L) right-padded rows for ``index``; ``lead`` prepends one token to each row."""
-        shift = 0 if lead is None else 1
-        lens = self.lengths[index] + shift
-        width = int(lens.max())
-        cols = np.arange(width)[None, :] - shift  # (1, L)
-        pos = np.clip(self.offsets[index][:, None] + cols, 0, max(len(self.flat) - 1, 0))  # (B, L)
-        out = np.where(cols < lens[:, None] - shift, self.flat[pos] if len(self.flat) else pad, pad)
-        if lead is not None:
-            out[:, 0] = lead
-        return out
 
 
 class TranslationTask(Task):
@@ -135,16 +113,9 @@ class TranslationTask(Task):
 
     # -- batches -------------------------------------------------------------------------------
     def batches(self, split: str, epoch: int, seed: int, max_tokens: int, shuffle: bool = True) -> list[np.ndarray]:
-        """Token-count batches: lengths bucketed (random tie order), batch order shuffled."""
         d = self.data[split]
         size = np.maximum(d["src"].lengths, d["tgt"].lengths)  # target length counts its BOS/EOS once
-        rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(size)) if shuffle else np.arange(len(size))
-        order = order[np.argsort(size[order], kind="stable")]
-        batches = list(_chunks(order, size, max_tokens))
-        if shuffle:
-            rng.shuffle(batches)
-        return batches
+        return token_batches(size, max_tokens, seed, epoch, shuffle)
 
     def collate(self, split: str, index: np.ndarray) -> Batch:
         d = self.data[split]
@@ -172,7 +143,7 @@ class TranslationTask(Task):
         d = {"src": Ragged(self.src_tok.encode(sentences), append=self.src_tok.eos_id)}
         out: list[list[str]] = [[] for _ in sentences]
         order = np.argsort(d["src"].lengths, kind="stable")
-        for chunk in _chunks(order, d["src"].lengths, cfg.max_tokens):
+        for chunk in chunks(order, d["src"].lengths, cfg.max_tokens):
             src = torch.from_numpy(d["src"].pad(chunk, self.src_tok.pad_id)).to(device)
             mask = src != self.src_tok.pad_id
             hyps = search(model, src, mask, cfg, bos=self.tgt_tok.bos_id, eos=self.tgt_tok.eos_id)
@@ -208,15 +179,3 @@ class TranslationTask(Task):
         b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
         return {"bleu": round(b.score, 2), "chrf": round(c.score, 2), "signature": str(bleu.get_signature()),
                 "chrf_signature": str(chrf.get_signature()), "samples": list(zip(srcs[:3], hyps[:3], refs[:3]))}
-
-
-def _chunks(order: np.ndarray, lengths: np.ndarray, max_tokens: int):
-    """Consecutive runs of ``order`` whose padded size (count x longest) fits ``max_tokens``."""
-    start, longest = 0, 0
-    for i, n in enumerate(order):
-        longest = max(longest, int(lengths[n]))
-        if (i + 1 - start) * longest > max_tokens and i > start:
-            yield order[start:i]
-            start, longest = i, int(lengths[n])
-    if start < len(order):
-        yield order[start:]

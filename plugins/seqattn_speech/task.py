@@ -1,0 +1,144 @@
+"""Speech recognition of spoken digit strings: CTC or attention, scored by token error rate."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from seqattn.batching import Ragged, token_batches
+from seqattn.errors import SeqattnError
+from seqattn.interfaces import Task
+from seqattn.search import search
+from seqattn.spec import ComponentSpec, Spec
+from seqattn_speech import ctc
+from seqattn_speech.features import log_mel
+from seqattn_speech.fsdd import compose, load_recordings
+
+
+@dataclass
+class Batch:
+    src: torch.Tensor  # (B,S,F) log-mel frames
+    src_mask: torch.Tensor  # (B,S) True = real frame
+    tgt_in: torch.Tensor  # (B,T) BOS + tokens
+    tgt_out: torch.Tensor  # (B,T) tokens + EOS
+    ntokens: int
+    index: np.ndarray
+
+    def to(self, device) -> "Batch":
+        return Batch(self.src.to(device), self.src_mask.to(device), self.tgt_in.to(device), self.tgt_out.to(device),
+                     self.ntokens, self.index)
+
+
+class DigitStringsTask(Task):
+    def __init__(self, *, root: str = "../shared/data/fsdd", test_speaker: str = "lucas", train_size: int = 3000,
+                 valid_size: int = 200, test_size: int = 500, min_digits: int = 3, max_digits: int = 6,
+                 gap_ms: float = 120.0, n_mels: int = 40, seed: int = 0, tokenizer: Spec("tokenizer") = "words",
+                 label_smoothing: float = 0.1) -> None:
+        self.root, self.test_speaker = Path(root), test_speaker
+        if not self.root.is_dir():
+            raise SeqattnError(f"task.root: folder not found: {root}")
+        self.sizes = {"train": train_size, "valid": valid_size, "test": test_size}
+        self.digits, self.gap_ms, self.n_mels, self.seed = (min_digits, max_digits), gap_ms, n_mels, seed
+        self.tok = tokenizer.build()
+        self.label_smoothing = label_smoothing
+        self.is_ctc = False
+        self.data: dict[str, dict] = {}
+
+    def setup(self, run_dir: Path, fit: bool) -> None:
+        tok_dir = run_dir / "tokenizer"
+        if not fit:
+            self.tok.load(tok_dir)
+            return
+        recordings = load_recordings(self.root)
+        if self.test_speaker not in {r["speaker"] for r in recordings}:
+            raise SeqattnError(f"task.test_speaker: no recordings of {self.test_speaker!r}")
+        pools = {"train": [r for r in recordings if r["speaker"] != self.test_speaker and r["index"] < 45],
+                 "valid": [r for r in recordings if r["speaker"] != self.test_speaker and r["index"] >= 45],
+                 "test": [r for r in recordings if r["speaker"] == self.test_speaker]}
+        utts = {s: compose(pools[s], self.sizes[s], *self.digits, self.gap_ms, self.seed + i)
+                for i, s in enumerate(("train", "valid", "test"))}
+        if tok_dir.is_dir():
+            self.tok.load(tok_dir)
+        else:
+            tmp = run_dir / "tokenizer.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.tok.train([t for _, _, t in utts["train"]], tmp)
+            tmp.rename(tok_dir)
+            self.tok.load(tok_dir)
+        for split, items in utts.items():
+            feats = [log_mel(w, r, self.n_mels) for w, r, _ in items]
+            text = [t for _, _, t in items]
+            self.data[split] = {"feats": feats, "frames": np.array([f.size(0) for f in feats]),
+                                "tgt": Ragged(self.tok.encode(text), append=self.tok.eos_id), "text": text}
+
+    def build_model(self, spec: ComponentSpec) -> torch.nn.Module:
+        self.is_ctc = spec.name == "ctc"
+        return spec.build(self.n_mels, self.tok.vocab_size)
+
+    def batches(self, split: str, epoch: int, seed: int, max_tokens: int, shuffle: bool = True) -> list[np.ndarray]:
+        return token_batches(self.data[split]["frames"], max_tokens, seed, epoch, shuffle)
+
+    def collate(self, split: str, index: np.ndarray) -> Batch:
+        d = self.data[split]
+        feats = torch.nn.utils.rnn.pad_sequence([d["feats"][i] for i in index], batch_first=True)  # (B,S,F)
+        mask = torch.arange(feats.size(1))[None, :] < torch.from_numpy(d["frames"][index])[:, None]
+        tgt_out = torch.from_numpy(d["tgt"].pad(index, self.tok.pad_id))
+        tgt_in = torch.from_numpy(d["tgt"].pad(index, self.tok.pad_id, lead=self.tok.bos_id)[:, :-1])
+        tgt_in = tgt_in.masked_fill(tgt_in == self.tok.eos_id, self.tok.pad_id)
+        return Batch(feats, mask, tgt_in, tgt_out, int(d["tgt"].lengths[index].sum()), index)
+
+    def batch_tokens(self, batch: Batch) -> int:
+        return batch.ntokens
+
+    def loss(self, model, batch: Batch, label_smoothing: float | None = None) -> torch.Tensor:
+        if self.is_ctc:
+            log_probs, mask = model(batch.src, batch.src_mask)
+            labels = batch.tgt_out.masked_fill(batch.tgt_out == self.tok.eos_id, self.tok.pad_id)  # CTC has no EOS
+            return ctc.ctc_loss(log_probs, mask, labels, labels != self.tok.pad_id)
+        select = batch.tgt_out != self.tok.pad_id
+        logits = model(batch.src, batch.src_mask, batch.tgt_in, select)
+        smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
+        return F.cross_entropy(logits.float(), batch.tgt_out[select], label_smoothing=smoothing, reduction="sum")
+
+    def recognise(self, model, split: str, index: np.ndarray, cfg, device) -> list[str]:
+        batch = self.collate(split, index).to(device)
+        if self.is_ctc:
+            log_probs, mask = model(batch.src, batch.src_mask)
+            if cfg.beam == 1:
+                ids = ctc.greedy(log_probs, mask)
+            else:
+                ids = [ctc.prefix_beam_search(lp[: int(m.sum())], cfg.beam)[0][0] for lp, m in zip(log_probs, mask)]
+        else:
+            ids = [h[0].tokens for h in search(model, batch.src, batch.src_mask, cfg, bos=self.tok.bos_id,
+                                               eos=self.tok.eos_id)]
+        return self.tok.decode(ids)
+
+    def evaluate(self, model, split: str, search_cfg, accelerator, generate: bool = True) -> dict:
+        import jiwer
+        from accelerate.utils import gather_object
+
+        rank, world = accelerator.process_index, accelerator.num_processes
+        mine = self.batches(split, 0, 0, search_cfg.max_tokens, shuffle=False)[rank::world]
+        total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+        pairs = []
+        with torch.no_grad():
+            for index in mine:
+                batch = self.collate(split, index).to(accelerator.device)
+                total += torch.tensor([float(self.loss(model, batch, 0.0)), batch.ntokens], dtype=torch.float64,
+                                      device=accelerator.device)
+                if generate:
+                    pairs += list(zip(index.tolist(), self.recognise(model, split, index, search_cfg, accelerator.device)))
+        total = accelerator.reduce(total, reduction="sum")
+        metrics = {"loss": float(total[0] / total[1])}
+        if not generate:
+            return metrics
+        pairs = sorted(gather_object(pairs))
+        refs = [self.data[split]["text"][i] for i, _ in pairs]
+        hyps = [h if h.strip() else "<empty>" for _, h in pairs]
+        ter = jiwer.wer(refs, hyps)
+        return metrics | {"ter": round(100 * ter, 2), "samples": list(zip(refs[:3], hyps[:3], refs[:3]))}

@@ -1,0 +1,110 @@
+"""Speech: CTC decoding and alignment against brute force; the digit-strings task end to end on
+a generated FSDD-shaped folder (tones instead of voices)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+import tarfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from helpers import ROOT, seqattn
+from seqattn_speech import ctc
+
+
+def collapse(path):
+    return [k for k, _ in itertools.groupby(path) if k != ctc.BLANK]
+
+
+def all_paths(S, V):
+    return itertools.product(range(V), repeat=S)
+
+
+def test_greedy_collapses_repeats_and_blanks():
+    lp = torch.full((1, 7, 4), -10.0)
+    for s, v in enumerate([1, 1, 0, 1, 2, 2, 0]):
+        lp[0, s, v] = 0.0
+    assert ctc.greedy(lp, torch.ones(1, 7, dtype=torch.bool)) == [[1, 1, 2]]
+
+
+def test_prefix_beam_search_finds_the_most_probable_labelling():
+    torch.manual_seed(0)
+    lp = torch.log_softmax(torch.randn(5, 3) * 2, -1)
+    totals: dict = {}
+    for path in all_paths(5, 3):  # marginalise over every alignment of every labelling
+        label = tuple(collapse(path))
+        totals[label] = np.logaddexp(totals.get(label, -np.inf), float(sum(lp[s, v] for s, v in enumerate(path))))
+    best = max(totals, key=totals.get)
+    (got, score), *_ = ctc.prefix_beam_search(lp, beam=30)
+    assert tuple(got) == best
+    assert score == pytest.approx(totals[best], abs=1e-4)
+
+
+def test_viterbi_is_the_best_path_reading_the_target():
+    torch.manual_seed(1)
+    lp = torch.log_softmax(torch.randn(6, 3), -1)
+    target = [1, 1, 2]
+    best = max((p for p in all_paths(6, 3) if collapse(p) == target),
+               key=lambda p: float(sum(lp[s, v] for s, v in enumerate(p))))
+    assert ctc.viterbi(lp, target) == list(best)
+
+
+def test_ctc_loss_equals_brute_force():
+    torch.manual_seed(2)
+    lp = torch.log_softmax(torch.randn(1, 5, 3), -1)
+    target = [1, 2]
+    brute = -np.logaddexp.reduce([float(sum(lp[0, s, v] for s, v in enumerate(p)))
+                                  for p in all_paths(5, 3) if collapse(p) == target])
+    got = ctc.ctc_loss(lp, torch.ones(1, 5, dtype=torch.bool), torch.tensor([target]), torch.ones(1, 2, dtype=torch.bool))
+    assert float(got) == pytest.approx(brute, abs=1e-4)
+
+
+def fake_fsdd(root):
+    """Five speakers x ten digits x 8 takes of tone pairs, in FSDD's layout."""
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    with tarfile.open(root / "recordings.tar", "w") as tar:
+        for speaker_i, speaker in enumerate(["george", "jackson", "lucas", "nicolas", "yweweler"]):
+            for digit in range(10):
+                for index in [0, 1, 2, 3, 46, 47, 48, 49]:
+                    t = np.arange(int(8000 * rng.uniform(0.15, 0.25))) / 8000
+                    f = 300 + 150 * digit + 10 * speaker_i
+                    wave = (0.5 * np.sin(2 * math.pi * f * t) + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+                    buf = io.BytesIO()
+                    sf.write(buf, wave, 8000, format="WAV", subtype="PCM_16")
+                    name = f"{digit}_{speaker}_{index}.wav"
+                    info = tarfile.TarInfo(f"recordings/{name}")
+                    info.size = len(buf.getvalue())
+                    tar.addfile(info, io.BytesIO(buf.getvalue()))
+                    rows.append({"file": name, "digit": digit, "speaker": speaker, "index": index})
+    with open(root / "metadata.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["file", "digit", "speaker", "index"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.mark.parametrize("recipe", ["fsdd_ctc", "fsdd_gaussian"])
+def test_digit_strings_train_and_report_ter(tmp_path, recipe):
+    fake_fsdd(tmp_path / "fsdd")
+    sets = [f"task.root={tmp_path / 'fsdd'}", "task.train_size=120", "task.valid_size=10", "task.test_size=10",
+            "train.max_steps=6", "train.eval_every=3", "train.save_every=3", "train.threads=1", "train.log_every=2",
+            "model.encoder.hidden=16", "model.encoder.channels=8"]
+    out = seqattn("run", ROOT / f"recipes/{recipe}.yaml", "--output", tmp_path / "run",
+                  *[a for s in sets for a in ("--set", s)])
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads((tmp_path / "run/results.json").read_text())
+    assert 0 <= results["test"]["ter"]
+    assert (tmp_path / "run/tokenizer/words.json").is_file()
+
+
+def test_missing_fsdd_folder_is_bad_input(tmp_path):
+    out = seqattn("check", ROOT / "recipes/fsdd_ctc.yaml", "--set", f"task.root={tmp_path / 'nope'}")
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "task.root: folder not found" in out.stderr
