@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("run_dir")
     tr.add_argument("--beam", type=int, help="beam size (default: the run's search.beam)")
     tr.add_argument("--n-best", type=int, default=None, help="print the N best per input, tab-separated")
+    tr.add_argument("--plot-attention", metavar="DIR", help="write one alignment heatmap (PNG) per sentence")
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     return p
 
@@ -108,8 +109,15 @@ def cmd_translate(args) -> int:
         overrides.append(f"search.n_best={args.n_best}")
     translator = load_run(Path(args.run_dir), overrides)
     lines = [line.rstrip("\n") for line in sys.stdin]
-    for nbest in translator.translate(lines):
+    outputs = translator.translate(lines)
+    for nbest in outputs:
         print("\t".join(nbest) if args.n_best else nbest[0])
+    if args.plot_attention:
+        from seqattn.plot import plot_alignment
+
+        alignments = translator.align(lines, [n[0] for n in outputs])
+        for i, (line, alignment) in enumerate(zip(lines, alignments), start=1):
+            plot_alignment(alignment, Path(args.plot_attention) / f"{i:04d}.png", title=line[:80])
     return 0
 
 

@@ -85,6 +85,8 @@ class Decoder(nn.Module):
     - ``step(tokens (N,), state) -> (logits (N,V), state)``: one position, reusing cached
       keys/values; never recomputes the prefix.
     - ``reorder_state(state, index (N',)) -> state``: select rows (beam reordering/expansion).
+    - ``alignment(tgt_in (B,T), memory, memory_mask) -> (B,T,S)``: the cross-attention weights
+      under teacher forcing, for inspection (recomputed on demand, never during search).
     The state is a dict of tensors (or nested dicts/lists of them) with rows in dimension 0,
     except entries whose key starts with ``_`` (shared scalars such as the step count).
     """
@@ -131,8 +133,8 @@ class Tokenizer:
     def decode(self, ids: list[list[int]]) -> list[str]:
         raise NotImplementedError
 
-    def pieces(self, text: str) -> list[str]:
-        """The surface pieces of ``text`` (for labelling plots and inspection)."""
+    def pieces(self, ids: list[int]) -> list[str]:
+        """The surface piece of each id (for labelling plots and inspection)."""
         raise NotImplementedError
 
 

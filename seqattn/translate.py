@@ -9,6 +9,7 @@ import torch
 
 from seqattn import checkpoint as ckpt
 from seqattn import recipe as recipes
+from seqattn.plot import Alignment
 
 
 @dataclass
@@ -21,6 +22,13 @@ class Translator:
     def translate(self, sentences: list[str]) -> list[list[str]]:
         """n-best detokenized outputs per input sentence."""
         return self.task.translate(self.model, sentences, self.search, self.device)
+
+    def align(self, sentences: list[str], hypotheses: list[str] | None = None) -> list[Alignment]:
+        """Cross-attention matrices (output x source) of each sentence's best translation (or of
+        the given ``hypotheses``), recomputed only for these sentences."""
+        if hypotheses is None:
+            hypotheses = [n[0] for n in self.translate(sentences)]
+        return self.task.alignments(self.model, sentences, hypotheses, self.device)
 
 
 def load_run(run_dir: Path, overrides: list[str] = ()) -> Translator:

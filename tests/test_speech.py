@@ -108,3 +108,23 @@ def test_digit_strings_train_and_report_ter(tmp_path, recipe):
 def test_missing_fsdd_folder_is_bad_input(tmp_path):
     out = seqattn("check", ROOT / "recipes/fsdd_ctc.yaml", "--set", f"task.root={tmp_path / 'nope'}")
     assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and "task.root: folder not found" in out.stderr
+
+
+def test_alignments_of_both_scorers_are_plotted(tmp_path):
+    from seqattn import recipe as recipes
+    from seqattn.plot import plot_alignment
+    from seqattn_speech.task import DigitStringsTask
+
+    fake_fsdd(tmp_path / "fsdd")
+    for name in ("fsdd_ctc", "fsdd_gaussian"):
+        r = recipes.load(ROOT / f"recipes/{name}.yaml", [f"task.root={tmp_path / 'fsdd'}", "task.train_size=40",
+                                                           "task.valid_size=4", "task.test_size=4",
+                                                           "model.encoder.hidden=8", "model.encoder.channels=8"])
+        task: DigitStringsTask = r.task.build()
+        task.setup(tmp_path / name, fit=True)
+        model = task.build_model(r.model).eval()
+        index = np.arange(2)
+        for a in task.alignments(model, "test", index, r.search, torch.device("cpu")):
+            assert a.weights.shape == (len(a.target), len(a.source))
+            plot_alignment(a, tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 
@@ -125,3 +126,19 @@ def test_separate_vocabularies_and_hf_bpe(tmp_path):
     data["model"]["share_embeddings"] = True  # sharing needs one vocabulary: a clear error, not a crash
     bad = seqattn("run", write_recipe(tmp_path / "r2.yaml", data), "--output", tmp_path / "run2")
     assert bad.returncode == 2 and "model.share_embeddings" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_translate_plots_attention_and_the_api_returns_matrices(tmp_path):
+    from seqattn.translate import load_run
+
+    data = tiny_recipe({"max_steps": 4, "eval_every": 100})
+    data["model"]["decoder"]["cross_attention"] = "additive"
+    run = tmp_path / "run"
+    assert seqattn("run", write_recipe(tmp_path / "r.yaml", data), "--output", run).returncode == 0
+    out = seqattn("translate", run, "--plot-attention", tmp_path / "plots", stdin="We buy ten apples today.\nHello.\n")
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["0001.png", "0002.png"]
+    (alignment,) = load_run(run).align(["We buy ten apples today."])
+    assert alignment.weights.shape == (len(alignment.target), len(alignment.source))
+    assert alignment.source[-1] == "</s>" and alignment.target[-1] == "</s>"
+    assert np.allclose(alignment.weights.sum(1), 1.0, atol=1e-4)

@@ -61,7 +61,11 @@ class _RNNDecoder(Decoder):
     def _attend(self, query: Tensor, state: dict) -> Tensor:
         """query (N,H) -> context (N,Dm) through the scorer (one head)."""
         mem = state["memory"]
-        context, _ = self.attention(query[:, None, None, :], mem, mem, mask=state["mask"], state=state["scorer"])
+        keep = "_weights" in state  # alignment() asks for the weights
+        context, weights = self.attention(query[:, None, None, :], mem, mem, mask=state["mask"], state=state["scorer"],
+                                          need_weights=keep)
+        if keep:
+            state["_weights"].append(weights[:, 0, 0])  # (N,1,1,S) -> (N,S)
         return context[:, 0, 0]  # (N,1,1,Dm) -> (N,Dm)
 
     def forward(self, tgt_in: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
@@ -71,6 +75,14 @@ class _RNNDecoder(Decoder):
             out, state = self._advance(tgt_in[:, t], state)
             outs.append(out)
         return torch.stack(outs, dim=1)  # (B,T,Do)
+
+    def alignment(self, tgt_in: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        """Attention weights (B,T,S) of each decoder step under teacher forcing."""
+        state = self.init_state(memory, memory_mask)
+        state["_weights"] = []
+        for t in range(tgt_in.size(1)):
+            _, state = self._advance(tgt_in[:, t], state)
+        return torch.stack(state["_weights"], dim=1)  # T x (B,S) -> (B,T,S)
 
     def step(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict]:
         out, state = self._advance(tokens, state)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from seqattn.batching import Ragged, token_batches
 from seqattn.errors import SeqattnError
 from seqattn.interfaces import Task
+from seqattn.plot import Alignment
 from seqattn.search import search
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_speech import ctc
@@ -117,6 +118,32 @@ class DigitStringsTask(Task):
             ids = [h[0].tokens for h in search(model, batch.src, batch.src_mask, cfg, bos=self.tok.bos_id,
                                                eos=self.tok.eos_id)]
         return self.tok.decode(ids)
+
+    def alignments(self, model, split: str, index: np.ndarray, cfg, device) -> list[Alignment]:
+        """Output tokens x encoder frames: attention weights, or for CTC the Viterbi best path."""
+        hyps = self.recognise(model, split, index, cfg, device)
+        batch = self.collate(split, index).to(device)
+        out = []
+        with torch.no_grad():
+            memory, mem_mask = (model(batch.src, batch.src_mask) if self.is_ctc
+                                else model.encode(batch.src, batch.src_mask))
+            for row, hyp in enumerate(hyps):
+                ids = self.tok.encode([hyp])[0]
+                frames = int(mem_mask[row].sum())
+                if self.is_ctc:  # memory holds the frame log-probabilities here
+                    path = ctc.viterbi(memory[row, :frames].cpu(), ids)
+                    weights, k = np.zeros((len(ids), frames), dtype=np.float32), -1
+                    for s, (label, prev) in enumerate(zip(path, [ctc.BLANK] + path[:-1])):
+                        k += int(label != ctc.BLANK and label != prev)
+                        if label != ctc.BLANK:
+                            weights[k, s] = 1.0
+                    rows = self.tok.pieces(ids)
+                else:
+                    tgt_in = torch.tensor([[self.tok.bos_id] + ids], device=device)
+                    w = model.decoder.alignment(tgt_in, memory[row: row + 1, :frames], mem_mask[row: row + 1, :frames])
+                    weights, rows = w[0].float().cpu().numpy(), self.tok.pieces(ids) + ["</s>"]
+                out.append(Alignment([str(s) for s in range(frames)], rows, weights))
+        return out
 
     def evaluate(self, model, split: str, search_cfg, accelerator, generate: bool = True) -> dict:
         import jiwer

@@ -43,5 +43,5 @@ class WordTokenizer(Tokenizer):
     def decode(self, ids: list[list[int]]) -> list[str]:
         return [" ".join(self.words[i] for i in row if i >= len(SPECIALS)) for row in ids]
 
-    def pieces(self, text: str) -> list[str]:
-        return text.split()
+    def pieces(self, ids: list[int]) -> list[str]:
+        return [self.words[i] for i in ids]

@@ -54,5 +54,5 @@ class HFBPETokenizer(Tokenizer):
     def decode(self, ids: list[list[int]]) -> list[str]:
         return self.tok.decode_batch([list(i) for i in ids])
 
-    def pieces(self, text: str) -> list[str]:
-        return self.tok.encode(text, add_special_tokens=False).tokens
+    def pieces(self, ids: list[int]) -> list[str]:
+        return [self.tok.id_to_token(int(i)) for i in ids]

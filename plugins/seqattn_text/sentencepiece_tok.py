@@ -52,5 +52,5 @@ class SentencePieceTokenizer(Tokenizer):
     def decode(self, ids: list[list[int]]) -> list[str]:
         return self.sp.Decode([list(i) for i in ids])
 
-    def pieces(self, text: str) -> list[str]:
-        return self.sp.EncodeAsPieces(text)
+    def pieces(self, ids: list[int]) -> list[str]:
+        return [self.sp.IdToPiece(int(i)) for i in ids]

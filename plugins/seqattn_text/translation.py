@@ -14,6 +14,7 @@ from seqattn.batching import Ragged, chunks, token_batches
 from seqattn.config import DataSource
 from seqattn.errors import SeqattnError
 from seqattn.interfaces import Task
+from seqattn.plot import Alignment
 from seqattn.search import search
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_text.data import read_pairs
@@ -149,6 +150,21 @@ class TranslationTask(Task):
             hyps = search(model, src, mask, cfg, bos=self.tgt_tok.bos_id, eos=self.tgt_tok.eos_id)
             for i, nbest in zip(chunk.tolist(), hyps):
                 out[i] = self.tgt_tok.decode([h.tokens for h in nbest])
+        return out
+
+    def alignments(self, model, sentences: list[str], hypotheses: list[str], device) -> list[Alignment]:
+        """The cross-attention weights of each (source, hypothesis) pair, recomputed on demand."""
+        out = []
+        with torch.no_grad():
+            for src_text, hyp in zip(sentences, hypotheses):
+                src_ids = self.src_tok.encode([src_text])[0] + [self.src_tok.eos_id]
+                tgt_ids = self.tgt_tok.encode([hyp])[0]
+                src = torch.tensor([src_ids], device=device)
+                memory, mem_mask = model.encode(src, torch.ones_like(src, dtype=torch.bool))
+                tgt_in = torch.tensor([[self.tgt_tok.bos_id] + tgt_ids], device=device)
+                weights = model.decoder.alignment(tgt_in, memory, mem_mask)[0]  # (T,S)
+                out.append(Alignment(self.src_tok.pieces(src_ids), self.tgt_tok.pieces(tgt_ids + [self.tgt_tok.eos_id]),
+                                     weights.float().cpu().numpy()))
         return out
 
     def evaluate(self, model, split: str, search_cfg, accelerator, generate: bool = True) -> dict:

@@ -25,6 +25,14 @@ class DecoderLayer(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.pre_norm = pre_norm
 
+    def _cross(self, h: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, scorer_state: dict | None,
+               weights_out: list | None) -> Tensor:
+        out, weights = self.cross_attn.cross_attend(h, k, v, mem_mask, need_weights=weights_out is not None,
+                                                    state=scorer_state)
+        if weights_out is not None:
+            weights_out.append(weights)
+        return out
+
     def _sub(self, x: Tensor, i: int, fn) -> Tensor:
         """One residual sub-layer, pre- or post-norm."""
         if self.pre_norm:
@@ -32,10 +40,11 @@ class DecoderLayer(nn.Module):
         return self.norms[i](x + self.drop(fn(x)))
 
     def forward(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, cache: dict | None,
-                scorer_state: dict | None = None) -> Tensor:
+                scorer_state: dict | None = None, weights_out: list | None = None) -> Tensor:
+        """``weights_out``, when given, receives this layer's cross-attention weights (B,H,T,S)."""
         causal = cache is None  # incremental steps see exactly the cached prefix
         x = self._sub(x, 0, lambda h: self.self_attn.self_attend(h, causal=causal, cache=cache))
-        x = self._sub(x, 1, lambda h: self.cross_attn.cross_attend(h, k, v, mem_mask, state=scorer_state)[0])
+        x = self._sub(x, 1, lambda h: self._cross(h, k, v, mem_mask, scorer_state, weights_out))
         return self._sub(x, 2, self.ffn)
 
 
@@ -82,6 +91,16 @@ class TransformerDecoder(Decoder):
             k, v = layer.cross_attn.memory_kv(memory)  # (B,H,S,Dh) each
             x = layer(x, k, v, keep, None)
         return self.final_norm(x)
+
+    def alignment(self, tgt_in: Tensor, memory: Tensor, memory_mask: Tensor, layer: int = -1) -> Tensor:
+        """Cross-attention weights (B,T,S) of one layer, averaged over heads, recomputed on the
+        generic path (the fused kernel never materialises them)."""
+        x = self.embed(tgt_in)
+        keep = memory_mask[:, None, None, :]  # (B,S) -> (B,1,1,S)
+        weights: list[Tensor] = []
+        for lyr in self.layers[: range(len(self.layers))[layer] + 1]:
+            x = lyr(x, *lyr.cross_attn.memory_kv(memory), keep, None, weights_out=weights)
+        return weights[-1].mean(1)  # (B,H,T,S) -> (B,T,S)
 
     def output(self, hidden: Tensor) -> Tensor:
         weight = self.embed_tokens.weight if self.proj is None else self.proj.weight
