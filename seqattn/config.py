@@ -67,6 +67,7 @@ class SearchConfig:
     length_penalty: float = 0.6  # GNMT: score / ((5 + length) / 6) ** alpha; 0 disables
     max_len_a: float = 1.2  # hypotheses stop at max_len_a * source_length + max_len_b tokens
     max_len_b: int = 10
+    min_len: int = 1  # no EOS before this many tokens (0 allows empty outputs)
     n_best: int = 1
     max_tokens: int = 8000  # source tokens per decoding batch
 

@@ -31,7 +31,7 @@ def max_lengths(src_mask: Tensor, a: float, b: int) -> Tensor:
 
 @torch.no_grad()
 def greedy(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, max_len_a: float = 1.2,
-           max_len_b: int = 10) -> list[list[Hypothesis]]:
+           max_len_b: int = 10, min_len: int = 1) -> list[list[Hypothesis]]:
     memory, mem_mask = model.encode(src, src_mask)
     dec = model.decoder
     state = dec.init_state(memory, mem_mask)
@@ -43,8 +43,7 @@ def greedy(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, max_len_
     done = torch.zeros(n, dtype=torch.bool, device=src.device)
     for t in range(out.size(1)):
         logits, state = dec.step(last, state)  # (B,V)
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        logp = _force_eos(logp, t >= limit, eos)  # no room left: EOS only
+        logp = _constrain(torch.log_softmax(logits.float(), dim=-1), t, limit, min_len, eos)
         best, last = logp.max(dim=-1)  # (B,)
         last = torch.where(done, eos, last)
         total = total + torch.where(done, 0.0, best)
@@ -55,11 +54,14 @@ def greedy(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, max_len_
     return [[Hypothesis(_strip(row, eos), float(s))] for row, s in zip(out.tolist(), total.tolist())]
 
 
-def _force_eos(logp: Tensor, force: Tensor, eos: int) -> Tensor:
-    """Rows where ``force`` (N,) is set may only emit EOS (log-prob 0); no host sync."""
+def _constrain(logp: Tensor, t: int, limit: Tensor, min_len: int, eos: int) -> Tensor:
+    """Step ``t``'s log-probs (N,V): no EOS before ``min_len`` tokens; EOS only once a row's
+    length limit (N,) is reached. No host sync."""
+    if t < min_len:
+        logp[:, eos] = float("-inf")
     only_eos = torch.full_like(logp[0], float("-inf"))
     only_eos[eos] = 0.0
-    return torch.where(force.unsqueeze(1), only_eos, logp)  # (N,V)
+    return torch.where((t >= limit).unsqueeze(1), only_eos, logp)  # (N,V)
 
 
 def _strip(row: list[int], eos: int) -> list[int]:
@@ -69,7 +71,7 @@ def _strip(row: list[int], eos: int) -> list[int]:
 @torch.no_grad()
 def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, beam: int = 4,
                 length_penalty_alpha: float = 0.6, max_len_a: float = 1.2, max_len_b: int = 10,
-                n_best: int = 1) -> list[list[Hypothesis]]:
+                n_best: int = 1, min_len: int = 1) -> list[list[Hypothesis]]:
     """Batched beam search. A sentence is finished once ``beam`` hypotheses have ended (as
     fairseq); only EOS candidates ranked within the top ``beam`` are finalised."""
     B, K, dev = src.size(0), beam, src.device
@@ -89,9 +91,8 @@ def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, bea
     base = (torch.arange(B, device=dev) * K).unsqueeze(1)  # (B,1)
     for t in range(L):
         logits, state = dec.step(last, state)  # (B*K, V)
-        logp = torch.log_softmax(logits.float(), dim=-1)
+        logp = _constrain(torch.log_softmax(logits.float(), dim=-1), t, limit.repeat_interleave(K), min_len, eos)
         V = logp.size(-1)
-        logp = _force_eos(logp, (t >= limit).repeat_interleave(K), eos)
         cand = (scores.view(B * K, 1) + logp).view(B, K * V)  # (B, K*V)
         top_s, top_i = cand.topk(2 * K, dim=1)  # (B, 2K)
         parent = top_i // V  # (B, 2K) beam index
@@ -128,6 +129,7 @@ def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, bea
 def search(model, src: Tensor, src_mask: Tensor, cfg, *, bos: int, eos: int) -> list[list[Hypothesis]]:
     """Dispatch on a :class:`seqattn.config.SearchConfig`: beam 1 is greedy."""
     if cfg.beam == 1:
-        return greedy(model, src, src_mask, bos=bos, eos=eos, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b)
+        return greedy(model, src, src_mask, bos=bos, eos=eos, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b,
+                      min_len=cfg.min_len)
     return beam_search(model, src, src_mask, bos=bos, eos=eos, beam=cfg.beam, length_penalty_alpha=cfg.length_penalty,
-                       max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, n_best=cfg.n_best)
+                       max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, n_best=cfg.n_best, min_len=cfg.min_len)

@@ -39,7 +39,7 @@ def source(seed: int, batch: int = 3):
 
 
 @torch.no_grad()
-def reference_beam(model, src, mask, beam, alpha, a, b):
+def reference_beam(model, src, mask, beam, alpha, a, b, min_len=1):
     """Per sentence, no cache, fairseq's rules: EOS in the top `beam` of 2*beam candidates
     finalises (until `beam` have ended), the best `beam` others continue."""
     out = []
@@ -55,6 +55,8 @@ def reference_beam(model, src, mask, beam, alpha, a, b):
                 logp = torch.log_softmax(model.decoder.output(hidden[0, -1]).float(), -1)
                 for v in range(V):
                     lp = float(logp[v]) if t < limit else (0.0 if v == EOS else float("-inf"))
+                    if t < min_len and v == EOS:
+                        lp = float("-inf")
                     cands.append((score + lp, toks + [v]))
             cands.sort(key=lambda c: -c[0])
             nxt = []
