@@ -77,8 +77,8 @@ def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, bea
     B, K, dev = src.size(0), beam, src.device
     memory, mem_mask = model.encode(src, src_mask)
     dec = model.decoder
-    rows = torch.arange(B, device=dev).repeat_interleave(K)  # (B*K,) row -> sentence
-    state = dec.reorder_state(dec.init_state(memory, mem_mask), rows)
+    # rows b*K..b*K+K-1 are sentence b's beams; per-source state is built once per row here
+    state = dec.init_state(memory.repeat_interleave(K, dim=0), mem_mask.repeat_interleave(K, dim=0))
     limit = max_lengths(src_mask, max_len_a, max_len_b)  # (B,)
     L = int(limit.max()) + 1  # steps, the forced EOS included
     hist = torch.full((B * K, 0), bos, dtype=torch.long, device=dev)  # (B*K, t) tokens so far

@@ -91,3 +91,15 @@ def test_cli_plugins_json_lists_every_kind():
             assert r["distribution"] == "seqattn"
     text = seqattn("plugins")
     assert text.returncode == 0 and "scaled_dot" in text.stdout and "seqattn_attention.scaled_dot" in text.stdout
+
+
+def test_plugin_failing_inside_its_hook_is_reported():
+    class Broken:
+        @hookimpl
+        def seqattn_register(self, registry):
+            import seqattn_no_such_module  # noqa: F401
+
+    manager = PluginManager(extra_plugins=(("broken", Broken()),))
+    assert [(d, n) for d, n, _ in manager.failures] == [("<in-process>", "broken")]
+    assert "ModuleNotFoundError" in manager.failures[0][2]
+    assert "transformer" in manager.registry.names("encoder")

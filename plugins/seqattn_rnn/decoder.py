@@ -41,7 +41,7 @@ class _RNNDecoder(Decoder):
         m = memory_mask.unsqueeze(-1).to(memory.dtype)  # (N,S,1)
         mean = (memory * m).sum(1) / m.sum(1).clamp(min=1)  # (N,Dm)
         h = torch.tanh(self.init(mean)).view(-1, self.layers, self.hidden)  # (N,L*H) -> (N,L,H)
-        state = {"h": h, "memory": memory.unsqueeze(1), "mask": memory_mask[:, None, None, :],  # (N,1,S,Dm), (N,1,1,S)
+        state = {"h": h, "_memory": memory.unsqueeze(1), "_mask": memory_mask[:, None, None, :],  # (N,1,S,Dm), (N,1,1,S)
                  "feed": memory.new_zeros(memory.size(0), self.feed_dim), "scorer": {}}
         if self.cell_type == "lstm":
             state["c"] = torch.zeros_like(h)
@@ -60,9 +60,9 @@ class _RNNDecoder(Decoder):
 
     def _attend(self, query: Tensor, state: dict) -> Tensor:
         """query (N,H) -> context (N,Dm) through the scorer (one head)."""
-        mem = state["memory"]
+        mem = state["_memory"]
         keep = "_weights" in state  # alignment() asks for the weights
-        context, weights = self.attention(query[:, None, None, :], mem, mem, mask=state["mask"], state=state["scorer"],
+        context, weights = self.attention(query[:, None, None, :], mem, mem, mask=state["_mask"], state=state["scorer"],
                                           need_weights=keep)
         if keep:
             state["_weights"].append(weights[:, 0, 0])  # (N,1,1,S) -> (N,S)

@@ -109,8 +109,9 @@ class TransformerDecoder(Decoder):
     def init_state(self, memory: Tensor, memory_mask: Tensor) -> dict:
         cross = [layer.cross_attn.memory_kv(memory) for layer in self.layers]
         return {
-            "mask": memory_mask[:, None, None, :],  # (N,1,1,S)
-            "cross": [{"k": k, "v": v, "scorer": {}} for k, v in cross],  # (N,H,S,Dh) each; scorer state
+            "_mask": memory_mask[:, None, None, :],  # (N,1,1,S), fixed per source
+            "_cross": [{"k": k, "v": v} for k, v in cross],  # (N,H,S,Dh) each, fixed per source
+            "scorer": [{} for _ in self.layers],  # a stateful cross-attention scorer's memory
             "self": [{} for _ in self.layers],  # grows to (N,H,t,Dh) each
             "_t": 0,
         }
@@ -118,7 +119,7 @@ class TransformerDecoder(Decoder):
     def step(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict]:
         t = state["_t"]
         x = self.embed(tokens.unsqueeze(1), offset=t)  # (N,) -> (N,1,D)
-        for layer, cross, cache in zip(self.layers, state["cross"], state["self"]):
-            x = layer(x, cross["k"], cross["v"], state["mask"], cache, cross["scorer"])
+        for layer, cross, cache, scorer in zip(self.layers, state["_cross"], state["self"], state["scorer"]):
+            x = layer(x, cross["k"], cross["v"], state["_mask"], cache, scorer)
         state["_t"] = t + 1
         return self.output(self.final_norm(x[:, 0])), state  # (N,V)
