@@ -10,6 +10,7 @@ recipe. Defaults live only in the factory signatures. Every error names the key 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import re
 import types
@@ -22,7 +23,7 @@ import yaml
 
 from seqattn.config import SearchConfig, TrainConfig
 from seqattn.errors import SeqattnError
-from seqattn.spec import ComponentSpec, Spec, _Kind, to_plain  # noqa: F401
+from seqattn.spec import ComponentSpec, Spec, to_plain
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ class Validator:
         params, hints = _keyword_params(factory)
         for key in raw:
             if key not in params:
-                close = [p for p in params if p.startswith(str(key)[:3])]
+                close = difflib.get_close_matches(str(key), list(params), n=1, cutoff=0.6)
                 known = ", ".join(params) or "none"
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise SeqattnError(f"{path}.{key}: unknown key{hint}; known keys: {known}")
