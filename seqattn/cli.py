@@ -74,8 +74,9 @@ def cmd_run(args) -> int:
     out = trainer.fit()
     if trainer.is_main:
         for split, metrics in out["results"].items():
-            shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "ppl"}
-            print(f"{split}: " + "  ".join(f"{k} {v:.2f}" for k, v in shown.items()))
+            shown = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and k != "ppl"]
+            shown.sort(key=lambda kv: kv[0] == "loss")  # task metrics first, the loss last
+            print(f"{split}: " + "  ".join(f"{k} {v:.2f}" for k, v in shown))
             if "signature" in metrics:
                 print(f"{split}: sacreBLEU signature {metrics['signature']}")
             for src, hyp, ref in out["samples"].get(split, []):

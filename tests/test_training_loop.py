@@ -60,12 +60,12 @@ def test_non_finite_updates_are_skipped_then_the_run_stops(tmp_path, capsys):
 
 def test_early_stopping_on_patience(tmp_path):
     registry = PluginManager().registry
-    data = tiny_recipe({"max_steps": 200, "eval_every": 2, "save_every": 100, "patience": 2, "lr": 1e-7,
+    data = tiny_recipe({"max_steps": 200, "eval_every": 2, "save_every": 100, "patience": 2, "lr": 0.0,
                         "warmup_steps": 0, "schedule": "constant"})
     trainer = Trainer(validate(data, registry), tmp_path / "run")
-    trainer.fit()
-    assert trainer.state.step < 200  # a learning rate this small cannot keep improving the loss
-    assert trainer.state.stale == 2
+    trainer.fit()  # with a zero learning rate the validation loss never improves after the first evaluation
+    assert trainer.state.step == 6 and trainer.state.stale == 2
+    assert (tmp_path / "run/checkpoints/step_00000006").is_dir()  # the stopping point is saved
 
 
 def test_schedules():

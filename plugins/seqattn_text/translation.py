@@ -110,6 +110,8 @@ class TranslationTask(Task):
 
     # -- model ---------------------------------------------------------------------------------
     def build_model(self, spec: ComponentSpec) -> torch.nn.Module:
+        if spec.kwargs.get("share_embeddings") and not self.joint:
+            raise SeqattnError("model.share_embeddings: needs task.joint_vocab (one vocabulary for both languages)")
         return spec.build(self.src_tok.vocab_size, self.tgt_tok.vocab_size)
 
     # -- batches -------------------------------------------------------------------------------
