@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import torch
+
+
+@dataclass
+class Batch:
+    """One sequence-to-sequence batch; ``src`` is (B,S) ids or (B,S,F) features."""
+
+    src: torch.Tensor  # (B,S) or (B,S,F), right-padded
+    src_mask: torch.Tensor  # (B,S) True = real position
+    tgt_in: torch.Tensor  # (B,T) BOS + target
+    tgt_out: torch.Tensor  # (B,T) target + EOS, padded with the pad id
+    ntokens: int  # real target tokens (what the loss counts)
+    index: np.ndarray  # (B,) example numbers within the split
+
+    def to(self, device) -> "Batch":
+        return Batch(self.src.to(device), self.src_mask.to(device), self.tgt_in.to(device), self.tgt_out.to(device),
+                     self.ntokens, self.index)
 
 
 class Ragged:

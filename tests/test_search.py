@@ -95,31 +95,28 @@ def test_greedy_matches_beam_of_one_reference():
     assert [g[0].tokens for g in got] == [w[0][1] for w in want]
 
 
+def assert_steps_equal_full(model, steps: int) -> dict:
+    """Teacher-forced logits over ``steps`` target positions equal one ``step`` at a time."""
+    src, mask = source(3)
+    memory, mem_mask = model.encode(src, mask)
+    tgt = torch.randint(4, V, (src.size(0), steps))
+    full = model.decoder.output(model.decoder(tgt, memory, mem_mask))  # (B,T,V)
+    state = model.decoder.init_state(memory, mem_mask)
+    for t in range(steps):
+        logits, state = model.decoder.step(tgt[:, t], state)
+        torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
+    return state
+
+
 @pytest.mark.parametrize("norm", ["pre", "post"])
 @pytest.mark.parametrize("positions", ["sinusoidal", "learned"])
 @pytest.mark.parametrize("cross", ["scaled_dot", "dot", "bilinear", "additive", "gaussian", "location"])
 def test_incremental_steps_equal_full_forward(norm, positions, cross):
-    model = tiny_model(3, norm, positions, cross)
-    src, mask = source(3)
-    memory, mem_mask = model.encode(src, mask)
-    tgt = torch.randint(4, V, (src.size(0), 6))
-    full = model.decoder.output(model.decoder(tgt, memory, mem_mask))  # (B,T,V)
-    state = model.decoder.init_state(memory, mem_mask)
-    for t in range(tgt.size(1)):
-        logits, state = model.decoder.step(tgt[:, t], state)
-        torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
-    assert state["self"][0]["k"].shape[2] == tgt.size(1)  # the cache grew one position per step
+    state = assert_steps_equal_full(tiny_model(3, norm, positions, cross), 6)
+    assert state["self"][0]["k"].shape[2] == 6  # the cache grew one position per step
 
 
 @pytest.mark.parametrize("decoder", ["rnn_bahdanau", "rnn_luong"])
 @pytest.mark.parametrize("cross", ["additive", "bilinear", "gaussian", "location", "multihead"])
 def test_rnn_incremental_steps_equal_full_forward(decoder, cross):
-    model = tiny_model(4, cross=cross, decoder=decoder)
-    src, mask = source(4)
-    memory, mem_mask = model.encode(src, mask)
-    tgt = torch.randint(4, V, (src.size(0), 5))
-    full = model.decoder.output(model.decoder(tgt, memory, mem_mask))  # (B,T,V)
-    state = model.decoder.init_state(memory, mem_mask)
-    for t in range(tgt.size(1)):
-        logits, state = model.decoder.step(tgt[:, t], state)
-        torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
+    assert_steps_equal_full(tiny_model(4, cross=cross, decoder=decoder), 5)

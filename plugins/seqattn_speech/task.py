@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqattn.batching import Ragged, token_batches
+from seqattn.batching import Batch, Ragged, token_batches
 from seqattn.errors import SeqattnError
 from seqattn.interfaces import Task
 from seqattn.plot import Alignment
@@ -19,20 +18,6 @@ from seqattn.spec import ComponentSpec, Spec
 from seqattn_speech import ctc
 from seqattn_speech.features import log_mel
 from seqattn_speech.fsdd import compose, load_recordings
-
-
-@dataclass
-class Batch:
-    src: torch.Tensor  # (B,S,F) log-mel frames
-    src_mask: torch.Tensor  # (B,S) True = real frame
-    tgt_in: torch.Tensor  # (B,T) BOS + tokens
-    tgt_out: torch.Tensor  # (B,T) tokens + EOS
-    ntokens: int
-    index: np.ndarray
-
-    def to(self, device) -> "Batch":
-        return Batch(self.src.to(device), self.src_mask.to(device), self.tgt_in.to(device), self.tgt_out.to(device),
-                     self.ntokens, self.index)
 
 
 class DigitStringsTask(Task):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqattn.batching import Ragged, chunks, token_batches
+from seqattn.batching import Batch, Ragged, chunks, token_batches
 from seqattn.config import DataSource
 from seqattn.errors import SeqattnError
 from seqattn.interfaces import Task
@@ -18,20 +17,6 @@ from seqattn.plot import Alignment
 from seqattn.search import search
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_text.data import read_pairs
-
-
-@dataclass
-class Batch:
-    src: torch.Tensor  # (B,S) ids, EOS-terminated, right-padded
-    src_mask: torch.Tensor  # (B,S) True = real token
-    tgt_in: torch.Tensor  # (B,T) BOS + target
-    tgt_out: torch.Tensor  # (B,T) target + EOS, padded with pad_id
-    ntokens: int  # real target tokens (the loss counts these)
-    index: np.ndarray  # (B,) example numbers within the split
-
-    def to(self, device) -> "Batch":
-        return Batch(self.src.to(device), self.src_mask.to(device), self.tgt_in.to(device), self.tgt_out.to(device),
-                     self.ntokens, self.index)
 
 
 class TranslationTask(Task):
