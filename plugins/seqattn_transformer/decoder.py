@@ -14,13 +14,13 @@ from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttentio
 
 class DecoderLayer(nn.Module):
     def __init__(self, d_model: int, memory_dim: int, heads: int, ffn: int, dropout: float,
-                 attention_dropout: float, activation: str, pre_norm: bool,
+                 attention_dropout: float, activation_dropout: float, activation: str, pre_norm: bool,
                  self_attention: ComponentSpec, cross_attention: ComponentSpec) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, heads, self_attention, attention_dropout, cross=False)
         self.cross_attn = MultiHeadAttention(d_model, heads, cross_attention, attention_dropout, cross=True,
                                              memory_dim=memory_dim)
-        self.ffn = FeedForward(d_model, ffn, dropout, activation)
+        self.ffn = FeedForward(d_model, ffn, activation_dropout, activation)
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(3))
         self.drop = nn.Dropout(dropout)
         self.pre_norm = pre_norm
@@ -60,6 +60,7 @@ class TransformerDecoder(Decoder):
         ffn: int = 2048,
         dropout: float = 0.1,
         attention_dropout: float = 0.0,
+        activation_dropout: float = 0.0,
         activation: Literal["relu", "gelu"] = "relu",
         norm: Literal["pre", "post"] = "post",
         positions: Literal["sinusoidal", "learned"] = "sinusoidal",
@@ -72,8 +73,8 @@ class TransformerDecoder(Decoder):
         self.embed = Embedding(vocab_size, d_model, positions, max_positions, dropout)
         pre = norm == "pre"
         self.layers = nn.ModuleList(
-            DecoderLayer(d_model, memory_dim, heads, ffn, dropout, attention_dropout, activation, pre,
-                         self_attention, cross_attention)
+            DecoderLayer(d_model, memory_dim, heads, ffn, dropout, attention_dropout, activation_dropout, activation,
+                         pre, self_attention, cross_attention)
             for _ in range(layers)
         )
         self.final_norm = nn.LayerNorm(d_model) if pre else nn.Identity()

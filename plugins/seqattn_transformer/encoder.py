@@ -13,10 +13,10 @@ from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttentio
 
 class EncoderLayer(nn.Module):
     def __init__(self, d_model: int, heads: int, ffn: int, dropout: float, attention_dropout: float,
-                 activation: str, pre_norm: bool, attention: ComponentSpec) -> None:
+                 activation_dropout: float, activation: str, pre_norm: bool, attention: ComponentSpec) -> None:
         super().__init__()
         self.attn = MultiHeadAttention(d_model, heads, attention, attention_dropout, cross=False)
-        self.ffn = FeedForward(d_model, ffn, dropout, activation)
+        self.ffn = FeedForward(d_model, ffn, activation_dropout, activation)
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
         self.pre_norm = pre_norm
@@ -40,6 +40,7 @@ class TransformerEncoder(Encoder):
         ffn: int = 2048,
         dropout: float = 0.1,
         attention_dropout: float = 0.0,
+        activation_dropout: float = 0.0,
         activation: Literal["relu", "gelu"] = "relu",
         norm: Literal["pre", "post"] = "post",
         positions: Literal["sinusoidal", "learned"] = "sinusoidal",
@@ -50,7 +51,7 @@ class TransformerEncoder(Encoder):
         self.embed = Embedding(vocab_size, d_model, positions, max_positions, dropout)
         pre = norm == "pre"
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, heads, ffn, dropout, attention_dropout, activation, pre, attention)
+            EncoderLayer(d_model, heads, ffn, dropout, attention_dropout, activation_dropout, activation, pre, attention)
             for _ in range(layers)
         )
         self.final_norm = nn.LayerNorm(d_model) if pre else nn.Identity()

@@ -63,10 +63,20 @@ class MultiHeadAttention(nn.Module):
         return self.dropout if self.training else 0.0
 
 
-class FeedForward(nn.Sequential):
-    def __init__(self, d_model: int, ffn: int, dropout: float, activation: str) -> None:
-        act = nn.GELU() if activation == "gelu" else nn.ReLU()
-        super().__init__(nn.Linear(d_model, ffn), act, nn.Dropout(dropout), nn.Linear(ffn, d_model))
+class FeedForward(nn.Module):
+    """Linear -> activation -> dropout on the activation (fairseq's activation_dropout) -> Linear."""
+
+    def __init__(self, d_model: int, ffn: int, activation_dropout: float, activation: str) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(d_model, ffn), nn.Linear(ffn, d_model)
+        self.act = nn.GELU() if activation == "gelu" else nn.ReLU()
+        self.p = activation_dropout
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.act(self.fc1(x))  # (...,D) -> (...,F)
+        if self.p > 0 and self.training:  # no mask is drawn when it is off
+            h = nn.functional.dropout(h, self.p, True)
+        return self.fc2(h)
 
 
 class Embedding(nn.Module):
