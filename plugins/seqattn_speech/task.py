@@ -24,7 +24,8 @@ class DigitStringsTask(Task):
     def __init__(self, *, root: str = "../shared/data/fsdd", test_speaker: str = "lucas", train_size: int = 3000,
                  valid_size: int = 200, test_size: int = 500, min_digits: int = 3, max_digits: int = 6,
                  gap_ms: float = 120.0, n_mels: int = 40, seed: int = 0, tokenizer: Spec("tokenizer") = "words",
-                 label_smoothing: float = 0.1) -> None:
+                 label_smoothing: float = 0.1, speed_perturb: float = 0.0, freq_masks: int = 0, freq_width: int = 8,
+                 time_masks: int = 0, time_width: float = 0.05) -> None:
         self.root, self.test_speaker = Path(root), test_speaker
         if not self.root.is_dir():
             raise SeqattnError(f"task.root: folder not found: {root}")
@@ -32,6 +33,8 @@ class DigitStringsTask(Task):
         self.digits, self.gap_ms, self.n_mels, self.seed = (min_digits, max_digits), gap_ms, n_mels, seed
         self.tok = tokenizer.build()
         self.label_smoothing = label_smoothing
+        self.speed_perturb = speed_perturb
+        self.masks = (freq_masks, freq_width, time_masks, time_width)  # SpecAugment on training batches
         self.is_ctc = False
         self.data: dict[str, dict] = {}
 
@@ -46,7 +49,8 @@ class DigitStringsTask(Task):
         pools = {"train": [r for r in recordings if r["speaker"] != self.test_speaker and r["index"] < 45],
                  "valid": [r for r in recordings if r["speaker"] != self.test_speaker and r["index"] >= 45],
                  "test": [r for r in recordings if r["speaker"] == self.test_speaker]}
-        utts = {s: compose(pools[s], self.sizes[s], *self.digits, self.gap_ms, self.seed + i)
+        utts = {s: compose(pools[s], self.sizes[s], *self.digits, self.gap_ms, self.seed + i,
+                           self.speed_perturb if s == "train" else 0.0)
                 for i, s in enumerate(("train", "valid", "test"))}
         if tok_dir.is_dir():
             self.tok.load(tok_dir)
@@ -76,6 +80,8 @@ class DigitStringsTask(Task):
         tgt_out = torch.from_numpy(d["tgt"].pad(index, self.tok.pad_id))
         tgt_in = torch.from_numpy(d["tgt"].pad(index, self.tok.pad_id, lead=self.tok.bos_id)[:, :-1])
         tgt_in = tgt_in.masked_fill(tgt_in == self.tok.eos_id, self.tok.pad_id)
+        if split == "train" and (self.masks[0] or self.masks[2]):
+            feats = spec_augment(feats, mask, *self.masks)
         return Batch(feats, mask, tgt_in, tgt_out, int(d["tgt"].lengths[index].sum()), index)
 
     def batch_tokens(self, batch: Batch) -> int:
@@ -154,3 +160,22 @@ class DigitStringsTask(Task):
         hyps = [h if h.strip() else "<empty>" for _, h in pairs]
         ter = jiwer.wer(refs, hyps)
         return metrics | {"ter": round(100 * ter, 2), "samples": list(zip(refs[:3], hyps[:3], refs[:3]))}
+
+
+def spec_augment(feats: torch.Tensor, mask: torch.Tensor, freq_masks: int, freq_width: int, time_masks: int,
+                 time_width: float) -> torch.Tensor:
+    """SpecAugment (Park et al. 2019) without warping: zero random mel bands and time spans of each
+    utterance (B,S,F). Draws from torch's RNG, so exact resume covers it."""
+    b, s, f = feats.shape
+    keep = torch.ones(b, s, f, dtype=torch.bool)
+    bins, frames = torch.arange(f)[None, :], torch.arange(s)[None, :]
+    lengths = mask.sum(1, keepdim=True)  # (B,1)
+    for _ in range(freq_masks):
+        width = torch.randint(0, freq_width + 1, (b, 1))
+        start = (torch.rand(b, 1) * (f - width + 1)).long()
+        keep &= ~((bins >= start) & (bins < start + width))[:, None, :]  # (B,1,F)
+    for _ in range(time_masks):
+        width = (torch.rand(b, 1) * time_width * lengths).long()
+        start = (torch.rand(b, 1) * (lengths - width + 1)).long()
+        keep &= ~((frames >= start) & (frames < start + width))[:, :, None]  # (B,S,1)
+    return feats * keep
