@@ -128,3 +128,19 @@ def test_alignments_of_both_scorers_are_plotted(tmp_path):
             assert a.weights.shape == (len(a.target), len(a.source))
             plot_alignment(a, tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_spec_augment_masks_bands_and_spans_inside_each_utterance():
+    from seqattn_speech.task import spec_augment
+
+    torch.manual_seed(0)
+    feats = torch.ones(4, 50, 40)
+    mask = torch.arange(50)[None, :] < torch.tensor([50, 30, 10, 50])[:, None]
+    out = spec_augment(feats, mask, freq_masks=2, freq_width=8, time_masks=2, time_width=0.2)
+    assert out.shape == feats.shape and set(out.unique().tolist()) <= {0.0, 1.0}
+    zero_bins = (out == 0).all(1).sum(1)  # whole mel bands removed per utterance
+    assert (zero_bins <= 16).all()
+    for row, length in enumerate([50, 30, 10, 50]):
+        zero_frames = (out[row, :length] == 0).all(1).sum()
+        assert zero_frames <= 2 * int(0.2 * length)  # time masks stay within the utterance
+    assert (out == 0).any()

@@ -61,7 +61,8 @@ def compose(recordings: list[dict], size: int, min_digits: int, max_digits: int,
         pieces = []
         for p in picks:
             gap = np.zeros(int(rate * gap_ms / 1000 * rng.uniform(0.5, 1.5)), dtype=np.float32)
-            pieces += [gap, _resample(p["wave"], rng.uniform(1 - speed_perturb, 1 + speed_perturb))]
+            factor = rng.uniform(1 - speed_perturb, 1 + speed_perturb) if speed_perturb else 1.0
+            pieces += [gap, _resample(p["wave"], factor)]
         pieces.append(np.zeros(int(rate * gap_ms / 1000), dtype=np.float32))
         out.append((np.concatenate(pieces), rate, " ".join(WORDS[p["digit"]] for p in picks)))
     return out
