@@ -22,7 +22,7 @@ def plot_alignment(alignment: Alignment, path: Path, title: str = "") -> None:
     import matplotlib.pyplot as plt
 
     rows, cols = alignment.weights.shape
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.28 * cols + 2), max(3.0, 0.28 * rows + 1.5)))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(4.0, 0.28 * cols + 2)), min(10.0, max(3.0, 0.28 * rows + 1.5))))
     ax.imshow(alignment.weights, aspect="auto", cmap="viridis", interpolation="nearest")
     label_cols = cols <= 80
     ax.set_xticks(range(cols) if label_cols else [])
