@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from seqattn.batching import Batch, Ragged, token_batches
 from seqattn.errors import SeqattnError
+from seqattn.evaluation import gather_pairs, mean_loss, my_batches
 from seqattn.interfaces import Task
 from seqattn.plot import Alignment
 from seqattn.search import search
@@ -138,29 +139,19 @@ class DigitStringsTask(Task):
 
     def evaluate(self, model, split: str, search_cfg, accelerator, generate: bool = True) -> dict:
         import jiwer
-        from accelerate.utils import gather_object
 
-        rank, world = accelerator.process_index, accelerator.num_processes
-        mine = self.batches(split, 0, 0, search_cfg.max_tokens, shuffle=False)[rank::world]
-        total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
-        pairs = []
-        with torch.no_grad():
-            for index in mine:
-                batch = self.collate(split, index).to(accelerator.device)
-                total += torch.tensor([float(self.loss(model, batch, 0.0)), batch.ntokens], dtype=torch.float64,
-                                      device=accelerator.device)
-                if generate:
-                    pairs += list(zip(index.tolist(), self.recognise(model, split, index, search_cfg, accelerator.device)))
-        total = accelerator.reduce(total, reduction="sum")
-        metrics = {"loss": float(total[0] / total[1])}
+        mine = my_batches(self, split, search_cfg.max_tokens, accelerator)
+        metrics = {"loss": mean_loss(self, model, split, mine, accelerator)}
         if not generate:
             return metrics
-        pairs = sorted(gather_object(pairs))
+        with torch.no_grad():
+            pairs = [p for index in mine
+                     for p in zip(index.tolist(), self.recognise(model, split, index, search_cfg, accelerator.device))]
+        pairs = gather_pairs(pairs)
         refs = [self.data[split]["text"][i] for i, _ in pairs]
         hyps = [h if h.strip() else "<empty>" for _, h in pairs]
         ter = jiwer.wer(refs, hyps)
         return metrics | {"ter": round(100 * ter, 2), "samples": list(zip(refs[:3], hyps[:3], refs[:3]))}
-
 
 def spec_augment(feats: torch.Tensor, mask: torch.Tensor, freq_masks: int, freq_width: int, time_masks: int,
                  time_width: float) -> torch.Tensor:

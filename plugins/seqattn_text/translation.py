@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from seqattn.batching import Batch, Ragged, chunks, token_batches
 from seqattn.config import DataSource
 from seqattn.errors import SeqattnError
+from seqattn.evaluation import gather_pairs, mean_loss, my_batches
 from seqattn.interfaces import Task
 from seqattn.plot import Alignment
 from seqattn.search import search
@@ -155,24 +157,15 @@ class TranslationTask(Task):
         return out
 
     def evaluate(self, model, split: str, search_cfg, accelerator, generate: bool = True) -> dict:
-        from accelerate.utils import gather_object
-
         d = self.data[split]
-        rank, world = accelerator.process_index, accelerator.num_processes
-        mine = self.batches(split, 0, 0, search_cfg.max_tokens, shuffle=False)[rank::world]
-        total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)  # loss sum, tokens
-        with torch.no_grad():
-            for index in mine:
-                batch = self.collate(split, index).to(accelerator.device)
-                total += torch.tensor([float(self.loss(model, batch, 0.0)), batch.ntokens],
-                                      dtype=torch.float64, device=accelerator.device)
-        total = accelerator.reduce(total, reduction="sum")
-        metrics = {"loss": float(total[0] / total[1]), "ppl": float(torch.exp(total[0] / total[1]))}
+        mine = my_batches(self, split, search_cfg.max_tokens, accelerator)
+        loss = mean_loss(self, model, split, mine, accelerator)
+        metrics = {"loss": loss, "ppl": math.exp(min(loss, 50.0))}
         if not generate:
             return metrics
         idx = np.concatenate(mine) if mine else np.zeros(0, dtype=np.int64)
         hyps = self.translate(model, [d["src_text"][i] for i in idx], search_cfg, accelerator.device)
-        pairs = sorted(gather_object(list(zip(idx.tolist(), [h[0] for h in hyps]))))
+        pairs = gather_pairs(list(zip(idx.tolist(), [h[0] for h in hyps])))
         return metrics | self.score([h for _, h in pairs], d["tgt_text"], d["src_text"])
 
     def score(self, hyps: list[str], refs: list[str], srcs: list[str]) -> dict:
