@@ -30,6 +30,7 @@ def assert_one_line_error(out, *needles):
         ("task.valid={files: '/nonexistent/val.{lang}'}", ["task.valid.files: no file matches"]),
         ("train.betas=[0.9]", ["train.betas: expected a list of two numbers"]),
         ("task.source_lang=null", ["task.source_lang: expected a string, got None"]),
+        ("model.encoder.heads=3", ["model: d_model 32 is not divisible by heads 3"]),
     ],
 )
 def test_bad_recipe_values(tmp_path, override, needles):

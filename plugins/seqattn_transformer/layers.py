@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from seqattn.errors import SeqattnError
 from seqattn.spec import ComponentSpec
 
 
@@ -17,7 +18,7 @@ class MultiHeadAttention(nn.Module):
                  memory_dim: int | None = None) -> None:
         super().__init__()
         if d_model % heads:
-            raise ValueError(f"d_model {d_model} is not divisible by heads {heads}")
+            raise SeqattnError(f"model: d_model {d_model} is not divisible by heads {heads}")
         self.heads, self.head_dim, self.dropout = heads, d_model // heads, dropout
         if cross:
             self.q = nn.Linear(d_model, d_model)
@@ -100,7 +101,8 @@ class Embedding(nn.Module):
         """ids (B,T) -> (B,T,D); ``offset`` is the position of the first id (incremental decoding)."""
         t = ids.size(1)
         if offset + t > self.max_positions:
-            raise ValueError(f"sequence of {offset + t} positions exceeds max_positions {self.max_positions}")
+            raise SeqattnError(f"model: a sequence of {offset + t} positions exceeds max_positions {self.max_positions}; "
+                               "raise max_positions or lower the task's length limits")
         pos = self.positions.weight[offset: offset + t] if self.learned else self.table[offset: offset + t]
         return self.drop(self.tokens(ids) * self.scale + pos)  # (B,T,D) + (T,D)
 
