@@ -274,11 +274,11 @@ def validate(data: dict, registry, check_files: bool = True) -> Recipe:
 
 def load(path: str | Path, overrides: list[str] | tuple = (), registry=None, check_files: bool = True) -> Recipe:
     """Read, override and validate a recipe file. Raises :class:`SeqattnError` on bad input."""
-    if registry is None:
-        from seqattn.plugins import get_registry
-
-        registry = get_registry()
     data = read_yaml(path)
     for assignment in overrides:
         apply_override(data, assignment)
+    if registry is None:  # loading plugins imports torch: only once the file is known to be good
+        from seqattn.plugins import get_registry
+
+        registry = get_registry()
     return validate(data, registry, check_files)
