@@ -7,8 +7,9 @@ attended, ``False`` for padding (the same sense as ``scaled_dot_product_attentio
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -129,6 +130,18 @@ class Tokenizer:
 
     def load(self, directory: Path) -> None:
         raise NotImplementedError
+
+    def train_or_load(self, directory: Path, texts: Callable[[], Iterable[str]]) -> None:
+        """Reload from ``directory`` when a run saved the tokenizer there; otherwise train on
+        ``texts()`` in ``directory.tmp`` and rename it, so a killed run never leaves half a
+        tokenizer behind (``train`` leaves the tokenizer loaded)."""
+        if directory.is_dir():
+            self.load(directory)
+            return
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.train(texts(), tmp)
+        tmp.rename(directory)
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         raise NotImplementedError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -53,14 +52,7 @@ class DigitStringsTask(Task):
         utts = {s: compose(pools[s], self.sizes[s], *self.digits, self.gap_ms, self.seed + i,
                            self.speed_perturb if s == "train" else 0.0)
                 for i, s in enumerate(("train", "valid", "test"))}
-        if tok_dir.is_dir():
-            self.tok.load(tok_dir)
-        else:
-            tmp = run_dir / "tokenizer.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            self.tok.train([t for _, _, t in utts["train"]], tmp)
-            tmp.rename(tok_dir)
-            self.tok.load(tok_dir)
+        self.tok.train_or_load(tok_dir, lambda: [t for _, _, t in utts["train"]])
         for split, items in utts.items():
             feats = [log_mel(w, r, self.n_mels) for w, r, _ in items]
             text = [t for _, _, t in items]

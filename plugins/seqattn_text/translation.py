@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -56,20 +55,16 @@ class TranslationTask(Task):
             for split, source in self.sources.items():
                 texts[split] = read_pairs(source, self.src_lang, self.tgt_lang, f"task.{split}")
         for side, tok in self._tokenizers(run_dir):
-            if (run_dir / side).is_dir():
-                tok.load(run_dir / side)
-            elif not fit:
+            if not fit and not (run_dir / side).is_dir():
                 raise SeqattnError(f"{run_dir / side}: tokenizer missing from the run directory")
-            else:
-                src, tgt = texts["train"]
-                corpus = src + tgt if side == "tokenizer" else (src if side == "tokenizer_src" else tgt)
-                tmp = run_dir / f"{side}.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
-                tok.train(corpus, tmp)
-                tmp.rename(run_dir / side)  # atomic: a killed run never leaves half a tokenizer
-                tok.load(run_dir / side)
+            tok.train_or_load(run_dir / side, lambda side=side: self._corpus(side, *texts["train"]))
         for split, (src, tgt) in texts.items():
             self.data[split] = self._encode(src, tgt, filter_lengths=split == "train")
+
+    @staticmethod
+    def _corpus(side: str, src: list[str], tgt: list[str]) -> list[str]:
+        """The training text of one tokenizer: both languages when the vocabulary is joint."""
+        return src + tgt if side == "tokenizer" else (src if side == "tokenizer_src" else tgt)
 
     def _tokenizers(self, run_dir: Path):
         if self.joint:
