@@ -242,7 +242,6 @@ class Recipe:
     model: ComponentSpec
     train: Any
     search: Any
-    raw: dict
 
     def resolved(self) -> dict:
         """The recipe with every default filled in, as plain data."""
@@ -269,7 +268,7 @@ def validate(data: dict, registry, check_files: bool = True) -> Recipe:
     kw = v.keywords(data, _top_level, "")
     train = kw["train"] if kw["train"] is not None else v.config({}, TrainConfig, "train")
     search = kw["search"] if kw["search"] is not None else v.config({}, SearchConfig, "search")
-    return Recipe(kw["task"], kw["model"], train, search, data)
+    return Recipe(kw["task"], kw["model"], train, search)
 
 
 def load(path: str | Path, overrides: list[str] | tuple = (), registry=None, check_files: bool = True) -> Recipe:

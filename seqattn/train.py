@@ -77,6 +77,7 @@ class Trainer:
                             weight_decay=self.cfg.weight_decay, foreach=True)
         self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.state = State()
+        self._batches: tuple[int, list] | None = None  # (epoch, its batches)
         torch.manual_seed(hash((self.cfg.seed, self.acc.process_index)) % 2**62)  # per-process dropout stream
         if self.resume_from is not None:
             self._load(self.resume_from)
@@ -144,10 +145,10 @@ class Trainer:
             self.state.epoch, self.state.pos = self.state.epoch + 1, 0
 
     def _epoch_batches(self, epoch: int) -> list:
-        if getattr(self, "_cached_epoch", None) != epoch:
-            self._cached = self.task.batches("train", epoch, self.cfg.seed, self.cfg.max_tokens)
-            self._cached_epoch = epoch
-        return self._cached
+        """The epoch's batch list, built once per epoch."""
+        if self._batches is None or self._batches[0] != epoch:
+            self._batches = (epoch, self.task.batches("train", epoch, self.cfg.seed, self.cfg.max_tokens))
+        return self._batches[1]
 
     def _update(self, group: list) -> tuple[torch.Tensor, int]:
         """Forward/backward over this process's micro-batches, then one optimizer step.
