@@ -46,6 +46,13 @@ class Ragged:
             out[:, 0] = lead
         return out
 
+    def teacher_forcing(self, index: np.ndarray, pad: int, bos: int, eos: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder input (B,T) = BOS + target with its EOS dropped, and output (B,T) = target + EOS,
+        for EOS-terminated rows; both padded with ``pad``."""
+        tgt_out = torch.from_numpy(self.pad(index, pad))
+        tgt_in = torch.from_numpy(self.pad(index, pad, lead=bos)[:, :-1])  # (B,T+1) -> (B,T)
+        return tgt_in.masked_fill(tgt_in == eos, pad), tgt_out
+
 
 def token_batches(sizes: np.ndarray, max_tokens: int, seed: int = 0, epoch: int = 0,
                   shuffle: bool = True) -> list[np.ndarray]:

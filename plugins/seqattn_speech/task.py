@@ -70,9 +70,7 @@ class DigitStringsTask(Task):
         d = self.data[split]
         feats = torch.nn.utils.rnn.pad_sequence([d["feats"][i] for i in index], batch_first=True)  # (B,S,F)
         mask = torch.arange(feats.size(1))[None, :] < torch.from_numpy(d["frames"][index])[:, None]
-        tgt_out = torch.from_numpy(d["tgt"].pad(index, self.tok.pad_id))
-        tgt_in = torch.from_numpy(d["tgt"].pad(index, self.tok.pad_id, lead=self.tok.bos_id)[:, :-1])
-        tgt_in = tgt_in.masked_fill(tgt_in == self.tok.eos_id, self.tok.pad_id)
+        tgt_in, tgt_out = d["tgt"].teacher_forcing(index, self.tok.pad_id, self.tok.bos_id, self.tok.eos_id)
         if split == "train" and (self.masks[0] or self.masks[2]):
             feats = spec_augment(feats, mask, *self.masks)
         return Batch(feats, mask, tgt_in, tgt_out, int(d["tgt"].lengths[index].sum()), index)

@@ -104,11 +104,9 @@ class TranslationTask(Task):
 
     def collate(self, split: str, index: np.ndarray) -> Batch:
         d = self.data[split]
-        pad, bos = self.tgt_tok.pad_id, self.tgt_tok.bos_id
         src = torch.from_numpy(d["src"].pad(index, self.src_tok.pad_id))
-        tgt_out = torch.from_numpy(d["tgt"].pad(index, pad))
-        tgt_in = torch.from_numpy(d["tgt"].pad(index, pad, lead=bos)[:, :-1])  # BOS + target, EOS dropped
-        tgt_in = tgt_in.masked_fill(tgt_in == self.tgt_tok.eos_id, pad)
+        tok = self.tgt_tok
+        tgt_in, tgt_out = d["tgt"].teacher_forcing(index, tok.pad_id, tok.bos_id, tok.eos_id)
         mask = torch.from_numpy(np.arange(src.size(1))[None, :] < d["src"].lengths[index][:, None])
         return Batch(src, mask, tgt_in, tgt_out, int(d["tgt"].lengths[index].sum()), index)
 
