@@ -19,6 +19,7 @@ class _RNNDecoder(Decoder):
         super().__init__()
         self.feed_dim = feed_dim  # size of the extra per-step input (context or attentional state)
         self.embed = nn.Embedding(vocab_size, embed_dim)
+        nn.init.uniform_(self.embed.weight, -0.1, 0.1)  # N(0,1) made the tied output's first logits ~10x too large
         self.drop = nn.Dropout(dropout)
         self.cell_type = cell
         rnn = nn.LSTM if cell == "lstm" else nn.GRU

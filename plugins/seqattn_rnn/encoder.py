@@ -15,6 +15,7 @@ class RNNEncoder(Encoder):
                  cell: Literal["lstm", "gru"] = "lstm", bidirectional: bool = True, dropout: float = 0.2) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim)
+        nn.init.uniform_(self.embed.weight, -0.1, 0.1)  # as fairseq's LSTM models; N(0,1) saturates the gates
         self.drop = nn.Dropout(dropout)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn(embed_dim, hidden, layers, batch_first=True, bidirectional=bidirectional,
