@@ -110,13 +110,13 @@ def assert_steps_equal_full(model, steps: int) -> dict:
 
 @pytest.mark.parametrize("norm", ["pre", "post"])
 @pytest.mark.parametrize("positions", ["sinusoidal", "learned"])
-@pytest.mark.parametrize("cross", ["scaled_dot", "dot", "bilinear", "additive", "gaussian", "location"])
+@pytest.mark.parametrize("cross", ["scaled_dot", "dot", "bilinear", "additive", "gaussian", "location", "ctc"])
 def test_incremental_steps_equal_full_forward(norm, positions, cross):
     state = assert_steps_equal_full(tiny_model(3, norm, positions, cross), 6)
     assert state["self"][0]["k"].shape[2] == 6  # the cache grew one position per step
 
 
 @pytest.mark.parametrize("decoder", ["rnn_bahdanau", "rnn_luong"])
-@pytest.mark.parametrize("cross", ["additive", "bilinear", "gaussian", "location", "multihead"])
+@pytest.mark.parametrize("cross", ["additive", "bilinear", "gaussian", "location", "ctc", "multihead"])
 def test_rnn_incremental_steps_equal_full_forward(decoder, cross):
     assert_steps_equal_full(tiny_model(4, cross=cross, decoder=decoder), 5)

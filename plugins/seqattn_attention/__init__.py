@@ -7,6 +7,7 @@ from seqattn import hookimpl
 def seqattn_register(registry):
     from seqattn_attention.additive import AdditiveScorer
     from seqattn_attention.bilinear import BilinearScorer
+    from seqattn_attention.ctc import CTCScorer
     from seqattn_attention.dot import DotScorer
     from seqattn_attention.gaussian import GaussianScorer
     from seqattn_attention.location import LocationAwareScorer
@@ -19,4 +20,5 @@ def seqattn_register(registry):
     registry.add("attention", "scaled_dot", ScaledDotScorer)
     registry.add("attention", "gaussian", GaussianScorer)
     registry.add("attention", "location", LocationAwareScorer)
+    registry.add("attention", "ctc", CTCScorer)
     registry.add("attention", "multihead", MultiHeadScorer)
