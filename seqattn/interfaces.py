@@ -85,6 +85,9 @@ class Decoder(nn.Module):
     - ``init_state(memory, memory_mask) -> state``: the incremental state for ``N`` rows.
     - ``step(tokens (N,), state) -> (logits (N,V), state)``: one position, reusing cached
       keys/values; never recomputes the prefix.
+    - ``log_scores(logits (N,V)) -> (N,V)``: what search adds to a hypothesis' score for each next
+      token; ``log_softmax`` unless the decoder's ``step`` already returns final scores (e.g. a
+      joint CTC/attention decoder, whose scores are a weighted sum of two models).
     - ``reorder_state(state, index (N',)) -> state``: select rows (beam reordering/expansion).
     - ``alignment(tgt_in (B,T), memory, memory_mask) -> (B,T,S)``: the cross-attention weights
       under teacher forcing, for inspection (recomputed on demand, never during search).
@@ -96,6 +99,9 @@ class Decoder(nn.Module):
     """
 
     embed_tokens: nn.Embedding | None = None
+
+    def log_scores(self, logits: Tensor) -> Tensor:
+        return torch.log_softmax(logits.float(), dim=-1)
 
     def reorder_state(self, state: dict, index: Tensor) -> dict:
         return _select_rows(state, index)

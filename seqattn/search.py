@@ -43,7 +43,7 @@ def greedy(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, max_len_
     done = torch.zeros(n, dtype=torch.bool, device=src.device)
     for t in range(out.size(1)):
         logits, state = dec.step(last, state)  # (B,V)
-        logp = _constrain(torch.log_softmax(logits.float(), dim=-1), t, limit, min_len, eos)
+        logp = _constrain(dec.log_scores(logits), t, limit, min_len, eos)
         best, last = logp.max(dim=-1)  # (B,)
         last = torch.where(done, eos, last)
         total = total + torch.where(done, 0.0, best)
@@ -55,13 +55,13 @@ def greedy(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, max_len_
 
 
 def _constrain(logp: Tensor, t: int, limit: Tensor, min_len: int, eos: int) -> Tensor:
-    """Step ``t``'s log-probs (N,V): no EOS before ``min_len`` tokens; EOS only once a row's
-    length limit (N,) is reached. No host sync."""
+    """Step ``t``'s log-probs (N,V): no EOS before ``min_len`` tokens; only EOS once a row's
+    length limit (N,) is reached, scored as the model scores it (as fairseq). No host sync."""
     if t < min_len:
         logp[:, eos] = float("-inf")
-    only_eos = torch.full_like(logp[0], float("-inf"))
-    only_eos[eos] = 0.0
-    return torch.where((t >= limit).unsqueeze(1), only_eos, logp)  # (N,V)
+    not_eos = torch.ones_like(logp[0], dtype=torch.bool)
+    not_eos[eos] = False
+    return logp.masked_fill((t >= limit).unsqueeze(1) & not_eos, float("-inf"))  # (N,V)
 
 
 def _strip(row: list[int], eos: int) -> list[int]:
@@ -91,7 +91,7 @@ def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, bea
     base = (torch.arange(B, device=dev) * K).unsqueeze(1)  # (B,1)
     for t in range(L):
         logits, state = dec.step(last, state)  # (B*K, V)
-        logp = _constrain(torch.log_softmax(logits.float(), dim=-1), t, limit.repeat_interleave(K), min_len, eos)
+        logp = _constrain(dec.log_scores(logits), t, limit.repeat_interleave(K), min_len, eos)
         V = logp.size(-1)
         cand = (scores.view(B * K, 1) + logp).view(B, K * V)  # (B, K*V)
         top_s, top_i = cand.topk(2 * K, dim=1)  # (B, 2K)

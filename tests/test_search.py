@@ -54,7 +54,7 @@ def reference_beam(model, src, mask, beam, alpha, a, b, min_len=1):
                 hidden = model.decoder(torch.tensor([[BOS] + toks]), memory, mem_mask)
                 logp = torch.log_softmax(model.decoder.output(hidden[0, -1]).float(), -1)
                 for v in range(V):
-                    lp = float(logp[v]) if t < limit else (0.0 if v == EOS else float("-inf"))
+                    lp = float(logp[v]) if t < limit or v == EOS else float("-inf")
                     if t < min_len and v == EOS:
                         lp = float("-inf")
                     cands.append((score + lp, toks + [v]))

@@ -91,7 +91,7 @@ def fake_fsdd(root):
         writer.writerows(rows)
 
 
-@pytest.mark.parametrize("recipe", ["fsdd_ctc", "fsdd_gaussian"])
+@pytest.mark.parametrize("recipe", ["fsdd_ctc", "fsdd_gaussian", "fsdd_joint_ctc"])
 def test_digit_strings_train_and_report_ter(tmp_path, recipe):
     fake_fsdd(tmp_path / "fsdd")
     sets = [f"task.root={tmp_path / 'fsdd'}", "task.train_size=120", "task.valid_size=10", "task.test_size=10",
@@ -116,7 +116,7 @@ def test_alignments_of_both_scorers_are_plotted(tmp_path):
     from seqattn_speech.task import DigitStringsTask
 
     fake_fsdd(tmp_path / "fsdd")
-    for name in ("fsdd_ctc", "fsdd_gaussian"):
+    for name in ("fsdd_ctc", "fsdd_gaussian", "fsdd_joint_ctc"):
         r = recipes.load(ROOT / f"recipes/{name}.yaml", [f"task.root={tmp_path / 'fsdd'}", "task.train_size=40",
                                                            "task.valid_size=4", "task.test_size=4",
                                                            "model.encoder.hidden=8", "model.encoder.channels=8"])
@@ -144,3 +144,65 @@ def test_spec_augment_masks_bands_and_spans_inside_each_utterance():
         zero_frames = (out[row, :length] == 0).all(1).sum()
         assert zero_frames <= 2 * int(0.2 * length)  # time masks stay within the utterance
     assert (out == 0).any()
+
+
+def _joint_model(weight: float):
+    from seqattn.plugins import get_registry
+    from seqattn.recipe import Validator
+
+    spec = Validator(get_registry()).component(
+        {"name": "joint_ctc_attention", "decode_ctc_weight": weight, "encoder": {"name": "speech_rnn", "hidden": 8, "channels": 8},
+         "decoder": {"name": "rnn_luong", "embed_dim": 8, "hidden": 8, "layers": 1, "attention": "ctc"}}, "model", "model")
+    torch.manual_seed(0)
+    return spec.build(6, 5, 2).eval()  # 6 features, vocabulary 5 (blank 0, EOS 2)
+
+
+def test_joint_decoder_adds_ctc_prefix_scores():
+    """With all weight on CTC, each step's score of token c is psi(h + c) - psi(h), where psi is
+    the brute-force CTC prefix probability (all frame paths whose labelling starts with h + c),
+    and EOS scores log p_ctc(h) - psi(h)."""
+    model = _joint_model(1.0)
+    src, mask = torch.randn(2, 17, 6), torch.tensor([[True] * 17, [True] * 12 + [False] * 5])
+    memory, mem_mask = model.encode(src, mask)  # 17 -> 5 frames, 12 -> 3
+    lp = model.decoder.ctc_log_probs(memory).double().detach()
+    state = model.decoder.init_state(memory, mem_mask)
+    prefix, tokens = [], torch.tensor([1, 1])  # BOS is 1 here: the first step always sees the empty prefix
+    for t, nxt in enumerate([3, 4, 3]):
+        scores, state = model.decoder.step(tokens, state)
+        for row in range(2):
+            S = int(mem_mask[row].sum())
+            prob = {}
+            for path in all_paths(S, 5):
+                label = tuple(collapse(path))
+                prob[label] = np.logaddexp(prob.get(label, -np.inf), float(sum(lp[row, s, v] for s, v in enumerate(path))))
+            def psi(h):
+                return np.logaddexp.reduce([p for lab, p in prob.items() if lab[: len(h)] == tuple(h)] or [-np.inf])
+            for c in (1, 3, 4):
+                if np.isfinite(psi(prefix + [c])):
+                    assert float(scores[row, c]) == pytest.approx(psi(prefix + [c]) - psi(prefix), abs=1e-4), (t, row, c)
+            if prob.get(tuple(prefix), -np.inf) > -1e9:
+                assert float(scores[row, 2]) == pytest.approx(prob[tuple(prefix)] - psi(prefix), abs=1e-4)
+        prefix.append(nxt)
+        tokens = torch.tensor([nxt, nxt])
+
+
+def test_joint_beam_search_keeps_ctc_state_with_its_hypothesis():
+    """Beam search over the joint decoder equals a reference search that re-scores every
+    hypothesis from scratch (no state reordering), so the CTC state travels with its beam."""
+    from seqattn.search import beam_search
+
+    model = _joint_model(0.5)
+    src, mask = torch.randn(3, 21, 6), torch.tensor([[True] * 21, [True] * 15 + [False] * 6, [True] * 9 + [False] * 12])
+    got = beam_search(model, src, mask, bos=1, eos=2, beam=3, length_penalty_alpha=0.0, max_len_a=0.0, max_len_b=4,
+                      n_best=3, min_len=1)
+    memory, mem_mask = model.encode(src, mask)
+    for b in range(3):
+        def score(hyp):  # joint log-score of hyp + EOS, stepping one fresh state along it
+            state = model.decoder.init_state(memory[b: b + 1], mem_mask[b: b + 1])
+            total, prev = 0.0, 1
+            for tok in hyp + [2]:
+                s, state = model.decoder.step(torch.tensor([prev]), state)
+                total, prev = total + float(s[0, tok].detach()), tok
+            return total
+        for h in got[b]:
+            assert h.score == pytest.approx(score(h.tokens), abs=1e-3)

@@ -40,7 +40,7 @@ NEG = -1e30  # log(0), kept finite
 MASKED = -1e4  # log p(label) on padding frames: exp() is exactly 0, and cumulative sums stay exact
 
 
-def _linear_recurrence(log_a: Tensor, log_c: Tensor) -> Tensor:
+def linear_recurrence(log_a: Tensor, log_c: Tensor) -> Tensor:
     """log x_s for x_s = a_s x_{s-1} + c_s, x_{-1} = 0, over the last dimension (log space)."""
     cum = log_a.cumsum(-1)  # log prod_{i<=s} a_i
     return (cum + torch.logcumsumexp(log_c - cum, dim=-1)).clamp(min=NEG)
@@ -69,9 +69,9 @@ class CTCScorer(AttentionScorer):
         """One label: (B,H,S) log-probabilities and R_{t-1} over frames -1..S-1 (B,H,S+1)
         -> (log enter_t (B,H,S), R_t (B,H,S+1))."""
         enter = (log_label + ready[..., :-1]).clamp(min=NEG)  # p(t,s) R_{t-1}(s-1)
-        label = _linear_recurrence(log_label, enter)
+        label = linear_recurrence(log_label, enter)
         from_label = torch.cat([torch.full_like(label[..., :1], NEG), label[..., :-1]], -1)  # label_t(s-1)
-        blank = _linear_recurrence(log_blank, (log_blank + from_label).clamp(min=NEG))
+        blank = linear_recurrence(log_blank, (log_blank + from_label).clamp(min=NEG))
         start = torch.full_like(ready[..., :1], NEG)  # a label was read, so "nothing read by frame -1" is impossible
         return enter, torch.cat([start, torch.logaddexp(label, blank)], -1)
 

@@ -35,7 +35,8 @@ class DigitStringsTask(Task):
         self.label_smoothing = label_smoothing
         self.speed_perturb = speed_perturb
         self.masks = (freq_masks, freq_width, time_masks, time_width)  # SpecAugment on training batches
-        self.is_ctc = False
+        self.model_kind = ""  # "ctc" (no decoder), "joint_ctc_attention", or an attention model
+        self.ctc_weight = 0.0
         self.data: dict[str, dict] = {}
 
     def setup(self, run_dir: Path, fit: bool) -> None:
@@ -59,8 +60,16 @@ class DigitStringsTask(Task):
             self.data[split] = {"feats": feats, "frames": np.array([f.size(0) for f in feats]),
                                 "tgt": Ragged(self.tok.encode(text), append=self.tok.eos_id), "text": text}
 
+    @property
+    def is_ctc(self) -> bool:
+        return self.model_kind == "ctc"
+
     def build_model(self, spec: ComponentSpec) -> torch.nn.Module:
-        self.is_ctc = spec.name == "ctc"
+        self.model_kind = spec.name
+        if spec.name == "joint_ctc_attention":  # its beam search places the CTC end-of-sentence score on EOS
+            model = spec.build(self.n_mels, self.tok.vocab_size, self.tok.eos_id)
+            self.ctc_weight = model.ctc_weight
+            return model
         return spec.build(self.n_mels, self.tok.vocab_size)
 
     def batches(self, split: str, epoch: int, seed: int, max_tokens: int, shuffle: bool = True) -> list[np.ndarray]:
@@ -79,13 +88,17 @@ class DigitStringsTask(Task):
         return batch.ntokens
 
     def loss(self, model, batch: Batch, label_smoothing: float | None = None) -> torch.Tensor:
+        labels = batch.tgt_out.masked_fill(batch.tgt_out == self.tok.eos_id, self.tok.pad_id)  # CTC has no EOS
         if self.is_ctc:
             log_probs, mask = model(batch.src, batch.src_mask)
-            labels = batch.tgt_out.masked_fill(batch.tgt_out == self.tok.eos_id, self.tok.pad_id)  # CTC has no EOS
             return ctc.ctc_loss(log_probs, mask, labels, labels != self.tok.pad_id)
         select = batch.tgt_out != self.tok.pad_id
-        logits = model(batch.src, batch.src_mask, batch.tgt_in, select)
         smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
+        if self.model_kind == "joint_ctc_attention":
+            logits, log_probs, mask = model(batch.src, batch.src_mask, batch.tgt_in, select)
+            ce = F.cross_entropy(logits.float(), batch.tgt_out[select], label_smoothing=smoothing, reduction="sum")
+            return (1 - self.ctc_weight) * ce + self.ctc_weight * ctc.ctc_loss(log_probs, mask, labels, labels != self.tok.pad_id)
+        logits = model(batch.src, batch.src_mask, batch.tgt_in, select)
         return F.cross_entropy(logits.float(), batch.tgt_out[select], label_smoothing=smoothing, reduction="sum")
 
     def recognise(self, model, split: str, index: np.ndarray, cfg, device) -> list[str]:
