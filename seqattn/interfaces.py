@@ -33,20 +33,38 @@ class AttentionScorer(nn.Module):
     ``state=None`` they treat the ``T`` queries as consecutive steps from the start. Scorers
     whose weights are not a distribution over keys set ``normalised = False``; scorers whose
     weights ignore key content (purely positional) set ``content = False``.
+
+    Work that depends only on the keys (Bahdanau's ``U k``, Luong's ``W k``) goes in
+    :meth:`project_keys`: decoders pass one ``state`` dict per source for all their steps, and the
+    generic path computes the projection once per state (kept under ``"_keys"``; entries whose
+    name starts with ``_`` are fixed per source row and never reordered by search) instead of once
+    per decoding step.
     """
 
     stateful = False
     normalised = True
     content = True
 
+    def project_keys(self, key: Tensor) -> Tensor:
+        """Key-side work shared by every query, ``(B,H,S,Dk) -> (B,H,S,*)``; identity by default."""
+        return key
+
     def score(self, query: Tensor, key: Tensor) -> Tensor:
-        """Unnormalised scores ``(B,H,T,S)``."""
+        """Unnormalised scores ``(B,H,T,S)`` of queries against :meth:`project_keys`' output."""
         raise NotImplementedError
+
+    def cached(self, state: dict | None, name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per decoder state (per source), stored as ``state[name]``."""
+        if state is None:
+            return compute()
+        if name not in state:
+            state[name] = compute()
+        return state[name]
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None,
                 causal: bool = False, need_weights: bool = False, dropout: float = 0.0,
                 state: dict | None = None):
-        scores = self.score(query, key)  # (B,H,T,S)
+        scores = self.score(query, self.cached(state, "_keys", lambda: self.project_keys(key)))  # (B,H,T,S)
         keep = causal_mask(query.size(-2), key.size(-2), query.device) if causal else None
         if mask is not None:
             keep = mask if keep is None else keep & mask

@@ -15,9 +15,11 @@ class AdditiveScorer(AttentionScorer):
         self.U = nn.Linear(key_dim, hidden, bias=True)
         self.v = nn.Linear(hidden, 1, bias=False)
 
+    def project_keys(self, key: Tensor) -> Tensor:
+        return self.U(key)  # (B,H,S,Dk) -> (B,H,S,A), once per source while decoding
+
     def score(self, query: Tensor, key: Tensor) -> Tensor:
         q = self.W(query).unsqueeze(-2)  # (B,H,T,A) -> (B,H,T,1,A)
-        k = self.U(key).unsqueeze(-3)  # (B,H,S,A) -> (B,H,1,S,A)
-        return self.v((q + k).tanh()).squeeze(-1)  # (B,H,T,S,A) -> (B,H,T,S)
+        return self.v((q + key.unsqueeze(-3)).tanh()).squeeze(-1)  # + (B,H,1,S,A) -> (B,H,T,S,A) -> (B,H,T,S)
 
 

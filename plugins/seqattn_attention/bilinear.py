@@ -12,5 +12,8 @@ class BilinearScorer(AttentionScorer):
         super().__init__()
         self.W = nn.Linear(key_dim, query_dim, bias=False)
 
+    def project_keys(self, key: Tensor) -> Tensor:
+        return self.W(key)  # (B,H,S,Dk) -> (B,H,S,Dq), once per source while decoding
+
     def score(self, query: Tensor, key: Tensor) -> Tensor:
-        return query @ self.W(key).transpose(-2, -1)  # (B,H,T,Dq) @ (B,H,Dq,S) -> (B,H,T,S)
+        return query @ key.transpose(-2, -1)  # (B,H,T,Dq) @ (B,H,Dq,S) -> (B,H,T,S)

@@ -57,10 +57,11 @@ class CTCScorer(AttentionScorer):
             self.blank.bias.fill_(blank_bias)
         self.scale = 1.0 / math.sqrt(query_dim)
 
-    def _log_probs(self, query: Tensor, key: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
+    def _log_probs(self, query: Tensor, key: Tensor, keep: Tensor, state: dict | None) -> tuple[Tensor, Tensor]:
         """log p(t,s) and log (1 - p(t,s)), (B,H,T,S) in float64; masked frames are blank."""
-        e = (query @ self.label(key).transpose(-1, -2)).double() * self.scale  # (B,H,T,Dq) @ (B,H,Dq,S) -> (B,H,T,S)
-        x = e - self.blank(key).squeeze(-1).double().unsqueeze(-2)  # (B,H,T,S) - (B,H,1,S)
+        labels, blank = self.cached(state, "_keys", lambda: (self.label(key).transpose(-1, -2),  # (B,H,Dq,S)
+                                                             self.blank(key).squeeze(-1).double().unsqueeze(-2)))  # (B,H,1,S)
+        x = (query @ labels).double() * self.scale - blank  # (B,H,T,Dq) @ (B,H,Dq,S) -> (B,H,T,S)
         log_label = F.logsigmoid(x).masked_fill(~keep, MASKED)
         log_blank = F.logsigmoid(-x).masked_fill(~keep, 0.0)
         return log_label, log_blank
@@ -81,7 +82,7 @@ class CTCScorer(AttentionScorer):
         keep = torch.ones(b, h, t, s, dtype=torch.bool, device=key.device)
         if mask is not None:
             keep = keep & mask  # (B,H,T,S)
-        log_label, log_blank = self._log_probs(query, key, keep)
+        log_label, log_blank = self._log_probs(query, key, keep, state)
         ready = state.get("ready") if state is not None else None
         if ready is None:  # before the first label: R_{-1}(-1) = 1, R_{-1}(s) = blanks all along (label 0's view)
             first = log_blank[:, :, 0].cumsum(-1).clamp(min=NEG)  # (B,H,S)

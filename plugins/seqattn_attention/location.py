@@ -25,7 +25,7 @@ class LocationAwareScorer(AttentionScorer):
     def forward(self, query, key, value, mask=None, causal=False, need_weights=False, dropout=0.0, state=None):
         b, h, t, _ = query.shape
         s = key.size(-2)
-        keys = self.V(key)  # (B,H,S,A), computed once for all steps
+        keys = self.cached(state, "_keys", lambda: self.V(key))  # (B,H,S,A), once per source
         prev = state.get("alignment") if state is not None else None
         if prev is None:
             prev = query.new_zeros(b, h, s)  # (B,H,S)

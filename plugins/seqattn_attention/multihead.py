@@ -28,12 +28,17 @@ class MultiHeadScorer(AttentionScorer):
         x = x.view(b, g, n, self.heads, self.head_dim).permute(0, 1, 3, 2, 4)  # (B,G,N,h*d) -> (B,G,h,N,d)
         return x.reshape(b, g * self.heads, n, self.head_dim)  # (B,G*h,N,d)
 
+    def _project(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        b, g, s, _ = key.shape
+        keys = self._split(self.k(key)) if self.k is not None else key.new_zeros(b, g * self.heads, s, 1)
+        return keys, self._split(self.v(value))  # (B,G*h,S,d) each
+
     def forward(self, query, key, value, mask=None, causal=False, need_weights=False, dropout=0.0, state=None):
         b, g, t, _ = query.shape
         if mask is not None:
             mask = mask.repeat_interleave(self.heads, dim=1) if mask.size(1) > 1 else mask  # (B,G*h|1,T|1,S)
-        keys = self._split(self.k(key)) if self.k is not None else key.new_zeros(b, g * self.heads, key.size(2), 1)
-        context, weights = self.inner(self._split(self.q(query)), keys, self._split(self.v(value)),
+        keys, values = self.cached(state, "_heads", lambda: self._project(key, value))  # once per source
+        context, weights = self.inner(self._split(self.q(query)), keys, values,
                                       mask=mask, causal=causal, need_weights=need_weights, dropout=dropout, state=state)
         context = context.view(b, g, self.heads, t, self.head_dim).permute(0, 1, 3, 2, 4)  # (B,G,T,h,d)
         context = self.out(context.reshape(b, g, t, -1))  # (B,G,T,h*d) -> (B,G,T,Dk)

@@ -71,23 +71,31 @@ def check_padding_invariance(factory: Callable) -> None:
 
 
 def check_incremental_equals_full(factory: Callable) -> None:
-    """Step-by-step use equals one call over all steps: for content scorers, causal self-attention
-    (query t over keys <= t); for stateful scorers, one query per call carrying ``state``."""
+    """Content scorers: step-by-step causal self-attention (query t over keys <= t) equals one
+    causal call. (Stateful scorers are checked step by step by the next check.)"""
     scorer = _build(factory)
-    q, k, v, mask = _inputs()
     if scorer.stateful:
-        full, _ = scorer(q, k, v, mask=mask)
-        state: dict = {}
-        for t in range(T):
-            step, _ = scorer(q[:, :, t: t + 1], k, v, mask=mask, state=state)
-            torch.testing.assert_close(step[:, :, 0], full[:, :, t], msg=f"stateful step {t} differs from the full call")
         return
+    q, k, v, mask = _inputs()
     full, _ = scorer(q, k[:, :, :T], v[:, :, :T], causal=True)
     for t in range(T):
         step, _ = scorer(q[:, :, t: t + 1], k[:, :, : t + 1], v[:, :, : t + 1])
         torch.testing.assert_close(step[:, :, 0], full[:, :, t], msg=f"step {t} differs from the full causal call")
     _, w = scorer(q, k[:, :, :T], v[:, :, :T], causal=True, need_weights=True)
     assert (w.masked_select(~causal_mask(T, T, w.device)) == 0).all(), "causal=True attended to the future"
+
+
+def check_steps_with_state_equal_full(factory: Callable) -> None:
+    """Decoders hand a scorer one ``state`` dict per source for all their steps (stateful scorers
+    carry their step-to-step memory in it, any scorer may cache key projections there): one query
+    per call with that state equals one call over all queries without a state."""
+    scorer = _build(factory)
+    q, k, v, mask = _inputs()
+    full, _ = scorer(q, k, v, mask=mask)
+    state: dict = {}
+    for t in range(T):
+        step, _ = scorer(q[:, :, t: t + 1], k, v, mask=mask, state=state)
+        torch.testing.assert_close(step[:, :, 0], full[:, :, t], msg=f"step {t} with a state differs from the stateless call")
 
 
 def check_gradients_reach_every_parameter(factory: Callable) -> None:
@@ -129,8 +137,8 @@ def check_state_dict_round_trip(factory: Callable) -> None:
 
 
 CHECKS = [check_masked_keys_get_zero_weight, check_weights_sum_to_one, check_padding_invariance,
-          check_incremental_equals_full, check_gradients_reach_every_parameter, check_bfloat16_agrees,
-          check_deterministic, check_state_dict_round_trip]
+          check_incremental_equals_full, check_steps_with_state_equal_full, check_gradients_reach_every_parameter,
+          check_bfloat16_agrees, check_deterministic, check_state_dict_round_trip]
 
 
 def check_scorer(factory: Callable) -> None:
