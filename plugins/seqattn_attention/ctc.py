@@ -46,6 +46,11 @@ def linear_recurrence(log_a: Tensor, log_c: Tensor) -> Tensor:
     return (cum + torch.logcumsumexp(log_c - cum, dim=-1)).clamp(min=NEG)
 
 
+def shift_frames(x: Tensor, first: float) -> Tensor:
+    """x_{s-1} over the last dimension, with ``first`` at s = 0: (...,S) -> (...,S)."""
+    return torch.cat([torch.full_like(x[..., :1], first), x[..., :-1]], -1)
+
+
 class CTCScorer(AttentionScorer):
     stateful = True
 
@@ -71,8 +76,7 @@ class CTCScorer(AttentionScorer):
         -> (log enter_t (B,H,S), R_t (B,H,S+1))."""
         enter = (log_label + ready[..., :-1]).clamp(min=NEG)  # p(t,s) R_{t-1}(s-1)
         label = linear_recurrence(log_label, enter)
-        from_label = torch.cat([torch.full_like(label[..., :1], NEG), label[..., :-1]], -1)  # label_t(s-1)
-        blank = linear_recurrence(log_blank, (log_blank + from_label).clamp(min=NEG))
+        blank = linear_recurrence(log_blank, (log_blank + shift_frames(label, NEG)).clamp(min=NEG))  # label_t(s-1)
         start = torch.full_like(ready[..., :1], NEG)  # a label was read, so "nothing read by frame -1" is impossible
         return enter, torch.cat([start, torch.logaddexp(label, blank)], -1)
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from seqattn.interfaces import Decoder
 from seqattn.spec import Spec
-from seqattn_attention.ctc import MASKED, NEG, linear_recurrence
+from seqattn_attention.ctc import MASKED, NEG, linear_recurrence, shift_frames
 from seqattn_speech.ctc import BLANK
 
 
@@ -109,13 +109,12 @@ class CTCPrefixDecoder(Decoder):
         vocab = torch.arange(lp.size(1), device=lp.device)
         repeat = (vocab[None, :] == state["last"][:, None])[..., None]  # (N,V,1)
         phi = torch.logaddexp(rb, torch.where(repeat, NEG, rn))  # (N,V,S)
-        start = torch.full_like(phi[..., :1], 0.0 if state["_empty"] else NEG)  # phi_{-1}: the empty prefix at "frame -1"
-        phi_prev = torch.cat([start, phi[..., :-1]], -1)  # phi_{s-1}
+        phi_prev = shift_frames(phi, 0.0 if state["_empty"] else NEG)  # phi_{s-1}; phi_{-1}: the empty prefix
         enter = (lp + phi_prev).clamp(min=NEG)
         cand_rn = linear_recurrence(lp, enter)
-        rn_prev = torch.cat([torch.full_like(start, NEG), cand_rn[..., :-1]], -1)
         blank = lp[:, BLANK: BLANK + 1]  # (N,1,S)
-        state["cand_rn"], state["cand_rb"] = cand_rn, linear_recurrence(blank.expand_as(lp), (blank + rn_prev).clamp(min=NEG))
+        cand_rb = linear_recurrence(blank.expand_as(lp), (blank + shift_frames(cand_rn, NEG)).clamp(min=NEG))
+        state["cand_rn"], state["cand_rb"] = cand_rn, cand_rb
         return torch.logsumexp(enter, dim=-1)
 
     def reorder_state(self, state: dict, index: Tensor) -> dict:
