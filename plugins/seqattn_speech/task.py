@@ -88,18 +88,20 @@ class DigitStringsTask(Task):
         return batch.ntokens
 
     def loss(self, model, batch: Batch, label_smoothing: float | None = None) -> torch.Tensor:
-        labels = batch.tgt_out.masked_fill(batch.tgt_out == self.tok.eos_id, self.tok.pad_id)  # CTC has no EOS
         if self.is_ctc:
-            log_probs, mask = model(batch.src, batch.src_mask)
-            return ctc.ctc_loss(log_probs, mask, labels, labels != self.tok.pad_id)
+            return self._ctc_loss(*model(batch.src, batch.src_mask), batch)
         select = batch.tgt_out != self.tok.pad_id
         smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
         if self.model_kind == "joint_ctc_attention":
             logits, log_probs, mask = model(batch.src, batch.src_mask, batch.tgt_in, select)
             ce = F.cross_entropy(logits.float(), batch.tgt_out[select], label_smoothing=smoothing, reduction="sum")
-            return (1 - self.ctc_weight) * ce + self.ctc_weight * ctc.ctc_loss(log_probs, mask, labels, labels != self.tok.pad_id)
+            return (1 - self.ctc_weight) * ce + self.ctc_weight * self._ctc_loss(log_probs, mask, batch)
         logits = model(batch.src, batch.src_mask, batch.tgt_in, select)
         return F.cross_entropy(logits.float(), batch.tgt_out[select], label_smoothing=smoothing, reduction="sum")
+
+    def _ctc_loss(self, log_probs: torch.Tensor, mask: torch.Tensor, batch: Batch) -> torch.Tensor:
+        labels = batch.tgt_out.masked_fill(batch.tgt_out == self.tok.eos_id, self.tok.pad_id)  # CTC has no EOS
+        return ctc.ctc_loss(log_probs, mask, labels, labels != self.tok.pad_id)
 
     def recognise(self, model, split: str, index: np.ndarray, cfg, device) -> list[str]:
         batch = self.collate(split, index).to(device)
@@ -155,6 +157,7 @@ class DigitStringsTask(Task):
         hyps = [h if h.strip() else "<empty>" for _, h in pairs]
         ter = jiwer.wer(refs, hyps)
         return metrics | {"ter": round(100 * ter, 2), "samples": list(zip(refs[:3], hyps[:3], refs[:3]))}
+
 
 def spec_augment(feats: torch.Tensor, mask: torch.Tensor, freq_masks: int, freq_width: int, time_masks: int,
                  time_width: float) -> torch.Tensor:
