@@ -49,7 +49,6 @@ def run_seqattn(data: Path, run_dir: Path, budget: float) -> dict:
     start = time.time()
     cmd = [sys.executable, "-m", "seqattn.cli", "run", str(RECIPE), "--output", str(run_dir), "--resume"]
     subprocess.run(cmd + [a for s in sets for a in ("--set", s)], cwd=ROOT, check=True)
-    metrics = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     state = json.loads(sorted((run_dir / "checkpoints").iterdir())[-1].joinpath("state.json").read_text())
     results = json.loads((run_dir / "results.json").read_text())["test"]
     from seqattn import recipe as recipes
@@ -64,8 +63,7 @@ def run_seqattn(data: Path, run_dir: Path, budget: float) -> dict:
             real, padded = real + b.ntokens, padded + b.tgt_out.numel()
     return {"test_bleu": results["bleu"], "signature": results["signature"], "chrf": results["chrf"],
             "real_tokens_per_s": state["tokens"] / state["elapsed"], "train_seconds": state["elapsed"],
-            "padding_fraction": 1 - real / padded, "updates": state["step"], "wall_seconds": time.time() - start,
-            "logged_steps": len(metrics)}
+            "padding_fraction": 1 - real / padded, "updates": state["step"], "wall_seconds": time.time() - start}
 
 
 def run_hf(data: Path, spm_dir: Path, out_dir: Path, budget: float) -> dict:
@@ -121,7 +119,7 @@ def run_hf(data: Path, spm_dir: Path, out_dir: Path, budget: float) -> dict:
                                     adam_beta2=0.98, label_smoothing_factor=0.1, max_grad_norm=1.0, num_train_epochs=1000,
                                     save_strategy="no", logging_steps=50, report_to=[], seed=1, use_cpu=not torch.cuda.is_available(),
                                     dataloader_num_workers=0)
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train, data_collator=collate)
+    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train, data_collator=collate, callbacks=[Budget()])
     t0 = time.time()
     trainer.train()
     seconds = time.time() - t0
