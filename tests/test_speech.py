@@ -146,6 +146,49 @@ def test_spec_augment_masks_bands_and_spans_inside_each_utterance():
     assert (out == 0).any()
 
 
+def test_features_vtlp_cepstra_and_gain_floor():
+    from seqattn_speech.features import _filters, log_mel
+
+    rng = np.random.default_rng(0)
+    t = np.arange(8000) / 8000
+    wave = (np.sin(2 * math.pi * 440 * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    wave[2000:3000] = 0.0  # digital silence, as between the digits of an utterance
+    plain = log_mel(wave, 8000)
+    assert torch.equal(log_mel(wave, 8000, warp=1.0), plain) and plain.shape == (101, 40)
+    # VTLP stretches the spectrum: with warp > 1 a 1.5 kHz component lands in a higher mel band
+    peak = {w: int(_filters(256, 40, 8000, w)[48].argmax()) for w in (0.9, 1.0, 1.1)}  # bin 48 = 1500 Hz
+    assert peak[0.9] < peak[1.0] < peak[1.1]
+    assert torch.allclose(_filters(256, 40, 8000, 1.1).sum(0), _filters(256, 40, 8000, 1.0).sum(0), rtol=0.5)
+    # MFCC: the orthonormal DCT of the log-mels, truncated
+    assert log_mel(wave, 8000, n_ceps=13).shape == (101, 13)
+    # the relative floor makes the features independent of the recording's gain; the fixed one does not
+    assert torch.allclose(log_mel(0.01 * wave, 8000, floor_db=60), log_mel(wave, 8000, floor_db=60), atol=1e-4)
+    assert not torch.allclose(log_mel(0.01 * wave, 8000), plain, atol=1e-2)
+
+
+def test_perturbed_training_batches_are_fresh_and_masked(tmp_path):
+    from seqattn import recipe as recipes
+
+    fake_fsdd(tmp_path / "fsdd")
+    r = recipes.load(ROOT / "recipes/fsdd_ctc.yaml", [f"task.root={tmp_path / 'fsdd'}", "task.train_size=20",
+                                                       "task.valid_size=4", "task.test_size=4",
+                                                       "task.speed_perturb=0.2", "task.vtlp=0.1"])
+    task = r.task.build()
+    task.setup(tmp_path / "run", fit=True)
+    index = np.arange(6)
+    torch.manual_seed(0)
+    a, b = task.collate("train", index), task.collate("train", index)
+    assert not torch.equal(a.src, b.src) or a.src.shape != b.src.shape  # new factors each time
+    lengths = a.src_mask.sum(1).numpy()
+    nominal = task.data["train"]["frames"][index]
+    assert (np.abs(lengths - nominal) <= 0.2 * nominal + 2).all() and (lengths != nominal).any()
+    assert torch.equal(a.tgt_out, b.tgt_out)
+    torch.manual_seed(0)
+    assert torch.equal(task.collate("train", index).src, a.src)  # torch's RNG decides: resumable
+    valid = task.collate("valid", np.arange(4))
+    assert torch.equal(valid.src_mask.sum(1), torch.from_numpy(task.data["valid"]["frames"][:4]))
+
+
 def _joint_model(weight: float):
     from seqattn.plugins import get_registry
     from seqattn.recipe import Validator

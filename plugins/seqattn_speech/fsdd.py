@@ -44,10 +44,8 @@ def load_recordings(root: Path) -> list[dict]:
 
 
 def compose(recordings: list[dict], size: int, min_digits: int, max_digits: int, gap_ms: float,
-            seed: int, speed_perturb: float = 0.0) -> list[tuple[np.ndarray, int, str]]:
-    """``size`` utterances (wave, rate, transcript), each from one speaker of ``recordings``.
-    ``speed_perturb`` resamples each recording by a random factor in 1 +- that (tempo and pitch
-    change together, as Kaldi's speed perturbation), to make up for having few speakers."""
+            seed: int) -> list[tuple[np.ndarray, int, str]]:
+    """``size`` utterances (wave, rate, transcript), each from one speaker of ``recordings``."""
     rng = np.random.default_rng(seed)
     by_speaker: dict[str, list[dict]] = {}
     for r in recordings:
@@ -61,15 +59,15 @@ def compose(recordings: list[dict], size: int, min_digits: int, max_digits: int,
         pieces = []
         for p in picks:
             gap = np.zeros(int(rate * gap_ms / 1000 * rng.uniform(0.5, 1.5)), dtype=np.float32)
-            factor = rng.uniform(1 - speed_perturb, 1 + speed_perturb) if speed_perturb else 1.0
-            pieces += [gap, _resample(p["wave"], factor)]
+            pieces += [gap, p["wave"]]
         pieces.append(np.zeros(int(rate * gap_ms / 1000), dtype=np.float32))
         out.append((np.concatenate(pieces), rate, " ".join(WORDS[p["digit"]] for p in picks)))
     return out
 
 
-def _resample(wave: np.ndarray, factor: float) -> np.ndarray:
-    """Play ``wave`` ``factor`` times faster (linear interpolation)."""
+def resample(wave: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``wave`` ``factor`` times faster (linear interpolation): tempo and pitch change together,
+    as in Kaldi's speed perturbation."""
     if factor == 1.0:
         return wave
     return np.interp(np.arange(0, len(wave) - 1, factor), np.arange(len(wave)), wave).astype(np.float32)

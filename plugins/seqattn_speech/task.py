@@ -17,23 +17,25 @@ from seqattn.search import search
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_speech import ctc
 from seqattn_speech.features import log_mel
-from seqattn_speech.fsdd import compose, load_recordings
+from seqattn_speech.fsdd import compose, load_recordings, resample
 
 
 class DigitStringsTask(Task):
     def __init__(self, *, root: str = "../shared/data/fsdd", test_speaker: str = "lucas", train_size: int = 3000,
                  valid_size: int = 200, test_size: int = 500, min_digits: int = 3, max_digits: int = 6,
-                 gap_ms: float = 120.0, n_mels: int = 40, seed: int = 0, tokenizer: Spec("tokenizer") = "words",
-                 label_smoothing: float = 0.1, speed_perturb: float = 0.0, freq_masks: int = 0, freq_width: int = 8,
-                 time_masks: int = 0, time_width: float = 0.05) -> None:
+                 gap_ms: float = 120.0, n_mels: int = 40, n_ceps: int = 0, floor_db: float = 0.0, seed: int = 0,
+                 tokenizer: Spec("tokenizer") = "words",
+                 label_smoothing: float = 0.1, speed_perturb: float = 0.0, vtlp: float = 0.0, freq_masks: int = 0,
+                 freq_width: int = 8, time_masks: int = 0, time_width: float = 0.05) -> None:
         self.root, self.test_speaker = Path(root), test_speaker
         if not self.root.is_dir():
             raise SeqattnError(f"task.root: folder not found: {root}")
         self.sizes = {"train": train_size, "valid": valid_size, "test": test_size}
-        self.digits, self.gap_ms, self.n_mels, self.seed = (min_digits, max_digits), gap_ms, n_mels, seed
+        self.digits, self.gap_ms, self.seed = (min_digits, max_digits), gap_ms, seed
+        self.features = {"n_mels": n_mels, "n_ceps": n_ceps, "floor_db": floor_db}  # log_mel's options
         self.tok = tokenizer.build()
         self.label_smoothing = label_smoothing
-        self.speed_perturb = speed_perturb
+        self.perturb = (speed_perturb, vtlp)  # fresh speed and VTLP factors for every training batch
         self.masks = (freq_masks, freq_width, time_masks, time_width)  # SpecAugment on training batches
         self.model_kind = ""  # "ctc" (no decoder), "joint_ctc_attention", or an attention model
         self.ctc_weight = 0.0
@@ -50,15 +52,20 @@ class DigitStringsTask(Task):
         pools = {"train": [r for r in recordings if r["speaker"] != self.test_speaker and r["index"] < 45],
                  "valid": [r for r in recordings if r["speaker"] != self.test_speaker and r["index"] >= 45],
                  "test": [r for r in recordings if r["speaker"] == self.test_speaker]}
-        utts = {s: compose(pools[s], self.sizes[s], *self.digits, self.gap_ms, self.seed + i,
-                           self.speed_perturb if s == "train" else 0.0)
+        utts = {s: compose(pools[s], self.sizes[s], *self.digits, self.gap_ms, self.seed + i)
                 for i, s in enumerate(("train", "valid", "test"))}
         self.tok.train_or_load(tok_dir, lambda: [t for _, _, t in utts["train"]])
         for split, items in utts.items():
-            feats = [log_mel(w, r, self.n_mels) for w, r, _ in items]
+            feats = [log_mel(w, r, **self.features) for w, r, _ in items]
             text = [t for _, _, t in items]
             self.data[split] = {"feats": feats, "frames": np.array([f.size(0) for f in feats]),
                                 "tgt": Ragged(self.tok.encode(text), append=self.tok.eos_id), "text": text}
+        if any(self.perturb):  # features are recomputed from the waves at every training batch
+            self.data["train"]["waves"] = [(w, r) for w, r, _ in utts["train"]]
+
+    @property
+    def feature_dim(self) -> int:
+        return self.features["n_ceps"] or self.features["n_mels"]
 
     @property
     def is_ctc(self) -> bool:
@@ -67,22 +74,34 @@ class DigitStringsTask(Task):
     def build_model(self, spec: ComponentSpec) -> torch.nn.Module:
         self.model_kind = spec.name
         if spec.name == "joint_ctc_attention":  # its beam search places the CTC end-of-sentence score on EOS
-            model = spec.build(self.n_mels, self.tok.vocab_size, self.tok.eos_id)
+            model = spec.build(self.feature_dim, self.tok.vocab_size, self.tok.eos_id)
             self.ctc_weight = model.ctc_weight
             return model
-        return spec.build(self.n_mels, self.tok.vocab_size)
+        return spec.build(self.feature_dim, self.tok.vocab_size)
 
     def batches(self, split: str, epoch: int, seed: int, max_tokens: int, shuffle: bool = True) -> list[np.ndarray]:
         return token_batches(self.data[split]["frames"], max_tokens, seed, epoch, shuffle)
 
     def collate(self, split: str, index: np.ndarray) -> Batch:
         d = self.data[split]
-        feats = torch.nn.utils.rnn.pad_sequence([d["feats"][i] for i in index], batch_first=True)  # (B,S,F)
-        mask = torch.arange(feats.size(1))[None, :] < torch.from_numpy(d["frames"][index])[:, None]
+        if split == "train" and "waves" in d:
+            items = [self._perturbed(*d["waves"][i]) for i in index]
+        else:
+            items = [d["feats"][i] for i in index]
+        feats = torch.nn.utils.rnn.pad_sequence(items, batch_first=True)  # (B,S,F)
+        mask = torch.arange(feats.size(1))[None, :] < torch.tensor([f.size(0) for f in items])[:, None]
         tgt_in, tgt_out = d["tgt"].teacher_forcing(index, self.tok.pad_id, self.tok.bos_id, self.tok.eos_id)
         if split == "train" and (self.masks[0] or self.masks[2]):
             feats = spec_augment(feats, mask, *self.masks)
         return Batch(feats, mask, tgt_in, tgt_out, int(d["tgt"].lengths[index].sum()), index)
+
+    def _perturbed(self, wave: np.ndarray, rate: int) -> torch.Tensor:
+        """Log-mel features of ``wave`` played at a random speed in 1 +- speed_perturb, with a random
+        VTLP warp in 1 +- vtlp. Draws from torch's RNG, so exact resume covers it. Batching counts the
+        unperturbed frames, so a batch may hold up to speed_perturb more frames than max_tokens."""
+        u = torch.rand(2).tolist()
+        speed, warp = (1 + p * (2 * x - 1) for p, x in zip(self.perturb, u))
+        return log_mel(resample(wave, speed), rate, warp=warp, **self.features)
 
     def batch_tokens(self, batch: Batch) -> int:
         return batch.ntokens
