@@ -96,9 +96,9 @@ class DigitStringsTask(Task):
         return Batch(feats, mask, tgt_in, tgt_out, int(d["tgt"].lengths[index].sum()), index)
 
     def _perturbed(self, wave: np.ndarray, rate: int) -> torch.Tensor:
-        """Log-mel features of ``wave`` played at a random speed in 1 +- speed_perturb, with a random
+        """Features of ``wave`` played at a random speed in 1 +- speed_perturb, with a random
         VTLP warp in 1 +- vtlp. Draws from torch's RNG, so exact resume covers it. Batching counts the
-        unperturbed frames, so a batch may hold up to speed_perturb more frames than max_tokens."""
+        unperturbed frames, so a batch may hold up to 1 / (1 - speed_perturb) times max_tokens frames."""
         u = torch.rand(2).tolist()
         speed, warp = (1 + p * (2 * x - 1) for p, x in zip(self.perturb, u))
         return log_mel(resample(wave, speed), rate, warp=warp, **self.features)
