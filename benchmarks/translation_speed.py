@@ -5,7 +5,7 @@ identical architectures and identical batches.
 
 Protocol: both models are built from configs (no download) with the same architecture (post-norm
 Transformer, ReLU, sinusoidal positions, tied and shared embeddings, dropout 0.1), trained with
-the same loss (label-smoothed cross-entropy, 0.1) and AdamW, on the same random batches. Steps
+the same loss (label-smoothed cross-entropy, 0.1) and fused AdamW (both trainers' choice), on the same random batches. Steps
 are timed alternately (seqattn, HF, seqattn, HF, ...) after warm-up; we report medians.
 Decoding forces the same number of decoder steps in both (EOS suppressed until the last).
 
@@ -135,7 +135,9 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
     models = {"seqattn": build_seqattn(size, vocab, 1100).to(device), "hf": build_hf(size, vocab, 1100).to(device)}
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if dtype == "bf16" else \
         (lambda: torch.autocast(device.type, enabled=False))
-    fns = {k: train_step_fn(m.train(), k, torch.optim.AdamW(m.parameters(), lr=1e-4), autocast) for k, m in models.items()}
+    # fused AdamW in both, as both trainers build it (HF Trainer's default optim is adamw_torch_fused)
+    fns = {k: train_step_fn(m.train(), k, torch.optim.AdamW(m.parameters(), lr=1e-4, fused=True), autocast)
+           for k, m in models.items()}
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     times = alternate(fns, lambda i: batch(b, s, t, vocab, i, device), warmup, steps, device)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -185,7 +187,7 @@ def scaling_child(size_name: str, vocab: int, length: int, tokens: int, device_n
     device = torch.device(device_name)
     torch.manual_seed(0)
     model = build_seqattn(SIZES[size_name], vocab, 1100).to(device).train()
-    step = train_step_fn(model, "seqattn", torch.optim.AdamW(model.parameters(), lr=1e-4),
+    step = train_step_fn(model, "seqattn", torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True),
                          (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if dtype == "bf16"
                          else (lambda: torch.autocast(device.type, enabled=False)))
     b = max(1, tokens // length)

@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import Tensor, nn
 
+from seqattn.dropout import dropout as _dropout
+
 
 class AttentionScorer(nn.Module):
     """Scores queries against keys and returns the attention-weighted values.
@@ -71,7 +73,7 @@ class AttentionScorer(nn.Module):
         if keep is not None:
             scores = scores.masked_fill(~keep, float("-inf"))
         weights = torch.softmax(scores.float(), dim=-1).to(value.dtype)  # (B,H,T,S)
-        dropped = nn.functional.dropout(weights, dropout, self.training) if dropout else weights
+        dropped = _dropout(weights, dropout, self.training)
         context = dropped @ value  # (B,H,T,S) @ (B,H,S,Dv) -> (B,H,T,Dv)
         return context, (weights if need_weights else None)
 

@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from seqattn.dropout import Dropout
 from seqattn.interfaces import Decoder
 from seqattn.spec import ComponentSpec, Spec
 
@@ -20,7 +21,7 @@ class _RNNDecoder(Decoder):
         self.feed_dim = feed_dim  # size of the extra per-step input (context or attentional state)
         self.embed = nn.Embedding(vocab_size, embed_dim)
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)  # N(0,1) made the tied output's first logits ~10x too large
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.cell_type = cell
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn(embed_dim + self.feed_dim, hidden, layers, batch_first=True,

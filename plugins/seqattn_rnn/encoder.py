@@ -7,6 +7,7 @@ from typing import Literal
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqattn.dropout import Dropout
 from seqattn.interfaces import Encoder
 
 
@@ -16,7 +17,7 @@ class RNNEncoder(Encoder):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_dim)
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)  # as fairseq's LSTM models; N(0,1) saturates the gates
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn(embed_dim, hidden, layers, batch_first=True, bidirectional=bidirectional,
                        dropout=dropout if layers > 1 else 0.0)

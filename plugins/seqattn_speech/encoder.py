@@ -7,6 +7,7 @@ from typing import Literal
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqattn.dropout import Dropout
 from seqattn.interfaces import Encoder
 
 
@@ -19,7 +20,7 @@ class SpeechEncoder(Encoder):
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn(channels, hidden, layers, batch_first=True, bidirectional=True,
                        dropout=dropout if layers > 1 else 0.0)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.out_dim = 2 * hidden
 
     def forward(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:

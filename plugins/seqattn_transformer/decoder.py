@@ -7,6 +7,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from seqattn.dropout import Dropout
 from seqattn.interfaces import Decoder
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttention, init_linear
@@ -22,7 +23,7 @@ class DecoderLayer(nn.Module):
                                              memory_dim=memory_dim)
         self.ffn = FeedForward(d_model, ffn, activation_dropout, activation)
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(3))
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.pre_norm = pre_norm
 
     def _cross(self, h: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, scorer_state: dict | None,

@@ -6,6 +6,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from seqattn.dropout import Dropout
 from seqattn.interfaces import Encoder
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttention, init_linear
@@ -18,7 +19,7 @@ class EncoderLayer(nn.Module):
         self.attn = MultiHeadAttention(d_model, heads, attention, attention_dropout, cross=False)
         self.ffn = FeedForward(d_model, ffn, activation_dropout, activation)
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.pre_norm = pre_norm
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from seqattn.dropout import Dropout, dropout
 from seqattn.errors import SeqattnError
 from seqattn.spec import ComponentSpec
 
@@ -76,7 +77,7 @@ class FeedForward(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = self.act(self.fc1(x))  # (...,D) -> (...,F)
         if self.p > 0 and self.training:  # no mask is drawn when it is off
-            h = nn.functional.dropout(h, self.p, True)
+            h = dropout(h, self.p, True)
         return self.fc2(h)
 
 
@@ -95,7 +96,7 @@ class Embedding(nn.Module):
         else:
             self.register_buffer("table", sinusoids(max_positions, d_model), persistent=False)
         self.max_positions = max_positions
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, ids: Tensor, offset: int = 0) -> Tensor:
         """ids (B,T) -> (B,T,D); ``offset`` is the position of the first id (incremental decoding)."""
