@@ -102,7 +102,9 @@ class Decoder(nn.Module):
     - ``forward(tgt_in (B,T), memory (B,S,D) | None, memory_mask (B,S) | None) -> hidden (B,T,Dh)``
       with teacher forcing (position t sees tokens <= t).
     - ``output(hidden (...,Dh)) -> logits (...,V)``.
-    - ``init_state(memory, memory_mask) -> state``: the incremental state for ``N`` rows.
+    - ``init_state(memory (B,S,D), memory_mask (B,S), beam=1) -> state``: the incremental state
+      for ``N = B * beam`` rows, row ``b * beam + k`` reading source ``b`` (beam search asks for
+      ``beam`` rows per source; a decoder may store per-source tensors once, see below).
     - ``step(tokens (N,), state) -> (logits (N,V), state)``: one position, reusing cached
       keys/values; never recomputes the prefix.
     - ``log_scores(logits (N,V)) -> (N,V)``: what search adds to a hypothesis' score for each next
@@ -113,9 +115,9 @@ class Decoder(nn.Module):
       under teacher forcing, for inspection (recomputed on demand, never during search).
     The state is a dict of tensors (or nested dicts/lists of them) with rows in dimension 0.
     Entries whose key starts with ``_`` are never reordered: scalars such as the step count, and
-    what is fixed per source sentence (the memory, its mask, cross-attention keys/values), which
-    search expands to the beam *before* ``init_state`` — reordering only ever moves rows among
-    the beams of one sentence, so those entries stay valid without a copy per step.
+    what is fixed per source sentence (the memory, its mask, cross-attention keys/values) —
+    reordering only ever moves rows among the beams of one sentence, so those entries stay valid
+    without a copy per step, whether stored per row (:func:`expand_beam`) or once per source.
     """
 
     embed_tokens: nn.Embedding | None = None
@@ -125,6 +127,11 @@ class Decoder(nn.Module):
 
     def reorder_state(self, state: dict, index: Tensor) -> dict:
         return _select_rows(state, index)
+
+
+def expand_beam(x: Tensor, beam: int) -> Tensor:
+    """(B,...) -> (B*beam,...): each row repeated ``beam`` times in place (row b*beam+k is b)."""
+    return x.repeat_interleave(beam, dim=0) if beam > 1 else x
 
 
 def _select_rows(state: Any, index: Tensor) -> Any:

@@ -77,8 +77,7 @@ def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, bea
     B, K, dev = src.size(0), beam, src.device
     memory, mem_mask = model.encode(src, src_mask)
     dec = model.decoder
-    # rows b*K..b*K+K-1 are sentence b's beams; per-source state is built once per row here
-    state = dec.init_state(memory.repeat_interleave(K, dim=0), mem_mask.repeat_interleave(K, dim=0))
+    state = dec.init_state(memory, mem_mask, beam=K)  # rows b*K..b*K+K-1 are sentence b's beams
     limit = max_lengths(src_mask, max_len_a, max_len_b)  # (B,)
     L = int(limit.max()) + 1  # steps, the forced EOS included
     hist = torch.full((B * K, 0), bos, dtype=torch.long, device=dev)  # (B*K, t) tokens so far

@@ -75,9 +75,12 @@ def reference_beam(model, src, mask, beam, alpha, a, b, min_len=1):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("beam", [2, 4])
-@pytest.mark.parametrize("decoder", ["transformer", "rnn_luong"])
-def test_beam_search_matches_reference(seed, beam, decoder):
-    model = tiny_model(seed, cross="scaled_dot" if decoder == "transformer" else "location", decoder=decoder)
+@pytest.mark.parametrize("decoder, cross", [("transformer", "scaled_dot"), ("transformer", "additive"),
+                                            ("transformer", "gaussian"), ("rnn_luong", "location")])
+def test_beam_search_matches_reference(seed, beam, decoder, cross):
+    """Transformer: fused and generic scorers share keys/values among a source's beams; the
+    stateful Gaussian keeps them per row."""
+    model = tiny_model(seed, cross=cross, decoder=decoder)
     src, mask = source(seed)
     got = beam_search(model, src, mask, bos=BOS, eos=EOS, beam=beam, length_penalty_alpha=0.6, max_len_a=1.0,
                       max_len_b=3, n_best=beam)
@@ -113,10 +116,26 @@ def assert_steps_equal_full(model, steps: int) -> dict:
 @pytest.mark.parametrize("cross", ["scaled_dot", "dot", "bilinear", "additive", "gaussian", "location", "ctc"])
 def test_incremental_steps_equal_full_forward(norm, positions, cross):
     state = assert_steps_equal_full(tiny_model(3, norm, positions, cross), 6)
-    assert state["self"][0]["k"].shape[2] == 6  # the cache grew one position per step
+    assert state["self"][0]["len"] == 6  # the cache grew one position per step
 
 
 @pytest.mark.parametrize("decoder", ["rnn_bahdanau", "rnn_luong"])
 @pytest.mark.parametrize("cross", ["additive", "bilinear", "gaussian", "location", "ctc", "multihead"])
 def test_rnn_incremental_steps_equal_full_forward(decoder, cross):
     assert_steps_equal_full(tiny_model(4, cross=cross, decoder=decoder), 5)
+
+
+def test_no_grad_linear_path_matches_and_follows_weight_updates():
+    from seqattn.linear import Linear
+
+    torch.manual_seed(0)
+    layer = Linear(8, 5)
+    x = torch.randn(3, 4, 8)
+    with torch.no_grad():
+        fast = layer(x)
+        assert torch.allclose(fast, torch.nn.functional.linear(x, layer.weight, layer.bias), atol=1e-6)
+        layer.weight.add_(1.0)  # an in-place update (an optimizer step) must invalidate the cached copy
+        assert torch.allclose(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias), atol=1e-6)
+    y = layer(x)  # with autograd: nn.Linear's path, gradients reach the weight
+    y.sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from seqattn.dropout import Dropout
-from seqattn.interfaces import Decoder
+from seqattn.interfaces import Decoder, expand_beam
 from seqattn.spec import ComponentSpec, Spec
 
 
@@ -39,7 +39,8 @@ class _RNNDecoder(Decoder):
         weight = self.embed.weight if self.proj is None else self.proj.weight
         return hidden @ weight.t()  # (...,Do) @ (Do,V) -> (...,V)
 
-    def init_state(self, memory: Tensor, memory_mask: Tensor) -> dict:
+    def init_state(self, memory: Tensor, memory_mask: Tensor, beam: int = 1) -> dict:
+        memory, memory_mask = expand_beam(memory, beam), expand_beam(memory_mask, beam)  # (N,S,Dm), (N,S)
         m = memory_mask.unsqueeze(-1).to(memory.dtype)  # (N,S,1)
         mean = (memory * m).sum(1) / m.sum(1).clamp(min=1)  # (N,Dm)
         h = torch.tanh(self.init(mean)).view(-1, self.layers, self.hidden)  # (N,L*H) -> (N,L,H)

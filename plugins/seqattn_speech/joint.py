@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqattn.interfaces import Decoder
+from seqattn.interfaces import Decoder, expand_beam
 from seqattn.spec import Spec
 from seqattn_attention.ctc import MASKED, NEG, linear_recurrence, shift_frames
 from seqattn_speech.ctc import BLANK
@@ -77,13 +77,15 @@ class CTCPrefixDecoder(Decoder):
     def log_scores(self, logits: Tensor) -> Tensor:
         return logits
 
-    def init_state(self, memory: Tensor, memory_mask: Tensor) -> dict:
-        lp = self.ctc_log_probs(memory).double()  # (N,S,V)
+    def init_state(self, memory: Tensor, memory_mask: Tensor, beam: int = 1) -> dict:
+        inner = self.inner.init_state(memory, memory_mask, beam)
+        lp = expand_beam(self.ctc_log_probs(memory).double(), beam)  # (B,S,V) -> (N,S,V)
+        memory_mask = expand_beam(memory_mask, beam)  # (N,S)
         lp = lp.masked_fill(~memory_mask[..., None], MASKED)
         lp[..., BLANK] = lp[..., BLANK].masked_fill(~memory_mask, 0.0)  # padding frames are certain blanks
         blank = lp[..., BLANK].cumsum(-1).clamp(min=NEG)  # r^b_s(empty prefix) (N,S)
-        n = memory.size(0)
-        return {"dec": self.inner.init_state(memory, memory_mask), "_lp": lp.transpose(1, 2).contiguous(),  # (N,V,S)
+        n = lp.size(0)
+        return {"dec": inner, "_lp": lp.transpose(1, 2).contiguous(),  # (N,V,S)
                 "rn": torch.full_like(blank, NEG), "rb": blank, "psi": blank.new_zeros(n),
                 "last": torch.full((n,), -1, dtype=torch.long, device=memory.device), "_empty": True}
 

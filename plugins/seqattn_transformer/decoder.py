@@ -8,9 +8,10 @@ from typing import Literal
 from torch import Tensor, nn
 
 from seqattn.dropout import Dropout
-from seqattn.interfaces import Decoder
+from seqattn.interfaces import Decoder, expand_beam
+from seqattn.linear import TransposedWeight, fast_path
 from seqattn.spec import ComponentSpec, Spec
-from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttention, init_linear
+from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttention, init_linear, reorder_kv
 
 
 class DecoderLayer(nn.Module):
@@ -27,12 +28,16 @@ class DecoderLayer(nn.Module):
         self.pre_norm = pre_norm
 
     def _cross(self, h: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, scorer_state: dict | None,
-               weights_out: list | None) -> Tensor:
+               weights_out: list | None, group: int = 1) -> Tensor:
+        """``group`` > 1 (incremental beam search): the ``group`` rows of one source (its beams)
+        attend as ``group`` query positions of one row to its keys/values, stored once per source."""
+        n, t, d = h.shape
+        h = h.reshape(n // group, group * t, d)  # (N,1,D) -> (N/g,g,D); a no-op for g == 1
         out, weights = self.cross_attn.cross_attend(h, k, v, mem_mask, need_weights=weights_out is not None,
                                                     state=scorer_state)
         if weights_out is not None:
-            weights_out.append(weights)
-        return out
+            weights_out.append(weights.transpose(1, 2).reshape(n, t, -1, weights.size(-1)).transpose(1, 2))
+        return out.reshape(n, t, d)  # (N/g,g,D) -> (N,1,D)
 
     def _sub(self, x: Tensor, i: int, fn) -> Tensor:
         """One residual sub-layer, pre- or post-norm."""
@@ -41,11 +46,11 @@ class DecoderLayer(nn.Module):
         return self.norms[i](x + self.drop(fn(x)))
 
     def forward(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, cache: dict | None,
-                scorer_state: dict | None = None, weights_out: list | None = None) -> Tensor:
+                scorer_state: dict | None = None, weights_out: list | None = None, group: int = 1) -> Tensor:
         """``weights_out``, when given, receives this layer's cross-attention weights (B,H,T,S)."""
         causal = cache is None  # incremental steps see exactly the cached prefix
         x = self._sub(x, 0, lambda h: self.self_attn.self_attend(h, causal=causal, cache=cache))
-        x = self._sub(x, 1, lambda h: self._cross(h, k, v, mem_mask, scorer_state, weights_out))
+        x = self._sub(x, 1, lambda h: self._cross(h, k, v, mem_mask, scorer_state, weights_out, group))
         return self._sub(x, 2, self.ffn)
 
 
@@ -80,6 +85,7 @@ class TransformerDecoder(Decoder):
         )
         self.final_norm = nn.LayerNorm(d_model) if pre else nn.Identity()
         self.proj = None if tie_output else nn.Linear(d_model, vocab_size, bias=False)
+        self._out_t = TransposedWeight()
         init_linear(self.layers)
 
     @property
@@ -106,22 +112,33 @@ class TransformerDecoder(Decoder):
 
     def output(self, hidden: Tensor) -> Tensor:
         weight = self.embed_tokens.weight if self.proj is None else self.proj.weight
+        if fast_path(hidden, weight):  # decoding: a cached (D,V) copy is the faster operand
+            return hidden @ self._out_t.get(weight)  # (...,D) @ (D,V) -> (...,V)
         return hidden @ weight.t()  # (...,D) @ (D,V) -> (...,V)
 
-    def init_state(self, memory: Tensor, memory_mask: Tensor) -> dict:
-        cross = [layer.cross_attn.memory_kv(memory) for layer in self.layers]
+    def init_state(self, memory: Tensor, memory_mask: Tensor, beam: int = 1) -> dict:
+        cross = [layer.cross_attn.memory_kv(memory) for layer in self.layers]  # once per source
+        group = beam
+        if self.layers[0].cross_attn.scorer.stateful:  # its per-row state needs per-row keys
+            cross = [(expand_beam(k, beam), expand_beam(v, beam)) for k, v in cross]
+            memory_mask, group = expand_beam(memory_mask, beam), 1
         return {
-            "_mask": memory_mask[:, None, None, :],  # (N,1,1,S), fixed per source
-            "_cross": [{"k": k, "v": v} for k, v in cross],  # (N,H,S,Dh) each, fixed per source
+            "_mask": memory_mask[:, None, None, :],  # (N/g,1,1,S), fixed per source
+            "_cross": [{"k": k, "v": v} for k, v in cross],  # (N/g,H,S,Dh) each, fixed per source
+            "_group": group,  # rows per stored source: a source's beams share its keys/values
             "scorer": [{} for _ in self.layers],  # a stateful cross-attention scorer's memory
-            "self": [{} for _ in self.layers],  # grows to (N,H,t,Dh) each
+            "self": [{} for _ in self.layers],  # keys/values of the t steps so far, see append_kv
             "_t": 0,
         }
+
+    def reorder_state(self, state: dict, index: Tensor) -> dict:
+        caches = [reorder_kv(cache, index) for cache in state["self"]]
+        return super().reorder_state({k: v for k, v in state.items() if k != "self"}, index) | {"self": caches}
 
     def step(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict]:
         t = state["_t"]
         x = self.embed(tokens.unsqueeze(1), offset=t)  # (N,) -> (N,1,D)
         for layer, cross, cache, scorer in zip(self.layers, state["_cross"], state["self"], state["scorer"]):
-            x = layer(x, cross["k"], cross["v"], state["_mask"], cache, scorer)
+            x = layer(x, cross["k"], cross["v"], state["_mask"], cache, scorer, group=state["_group"])
         state["_t"] = t + 1
         return self.output(self.final_norm(x[:, 0])), state  # (N,V)
