@@ -5,7 +5,9 @@ identical architectures and identical batches.
 
 Protocol: both models are built from configs (no download) with the same architecture (post-norm
 Transformer, ReLU, sinusoidal positions, tied and shared embeddings, dropout 0.1), trained with
-the same loss (label-smoothed cross-entropy, 0.1) and fused AdamW (both trainers' choice), on the same random batches. Steps
+the same loss (label-smoothed cross-entropy, 0.1: seqattn's own implementation, the one its trainer
+uses, and for HF torch's F.cross_entropy, which makes fewer passes over the logits than
+Seq2SeqTrainer's LabelSmoother) and fused AdamW (both trainers' choice), on the same random batches. Steps
 are timed alternately (seqattn, HF, seqattn, HF, ...) after warm-up; we report medians.
 Decoding forces the same number of decoder steps in both (EOS suppressed until the last).
 
@@ -73,15 +75,19 @@ def batch(b: int, s: int, t: int, vocab: int, seed: int, device):
 
 
 def train_step_fn(model, kind: str, opt, autocast):
+    from seqattn.loss import smoothed_cross_entropy
+
     def step(src, mask, tgt_in, tgt_out):
         with autocast():
             if kind == "hf":
                 logits = model(input_ids=src, attention_mask=mask.long(), decoder_input_ids=tgt_in).logits
                 logits, target = logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1)
+                loss = F.cross_entropy(logits.float(), target, label_smoothing=0.1, reduction="sum")
             else:
                 select = tgt_out != PAD
                 logits, target = model(src, mask, tgt_in, select), tgt_out[select]
-            loss = F.cross_entropy(logits.float(), target, label_smoothing=0.1, reduction="sum") / target.numel()
+                loss = smoothed_cross_entropy(logits, target, 0.1)
+            loss = loss / target.numel()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

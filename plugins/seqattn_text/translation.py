@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from seqattn.batching import Batch, Ragged, chunks, token_batches
 from seqattn.config import DataSource
 from seqattn.errors import SeqattnError
 from seqattn.evaluation import gather_pairs, mean_loss, my_batches
 from seqattn.interfaces import Task
+from seqattn.loss import smoothed_cross_entropy
 from seqattn.plot import Alignment
 from seqattn.search import search
 from seqattn.spec import ComponentSpec, Spec
@@ -118,7 +118,7 @@ class TranslationTask(Task):
         select = batch.tgt_out != self.tgt_tok.pad_id  # (B,T)
         logits = model(batch.src, batch.src_mask, batch.tgt_in, select)  # (N,V)
         smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
-        return F.cross_entropy(logits.float(), batch.tgt_out[select], label_smoothing=smoothing, reduction="sum")
+        return smoothed_cross_entropy(logits.float(), batch.tgt_out[select], smoothing)
 
     # -- evaluation ----------------------------------------------------------------------------
     def translate(self, model, sentences: list[str], cfg, device) -> list[list[str]]:
