@@ -3,6 +3,9 @@ with a MarianConfig of the same dimensions, one sentencepiece model shared by bo
 wall-clock training budget each.
 
     python benchmarks/multi30k_vs_hf.py [--budget-minutes 30] [--data ../shared/data/multi30k]
+                                        [--seqattn-set train.max_tokens=2048 ...]
+
+``--seqattn-set`` overrides keys of seqattn's recipe for this run (recorded in the result).
 
 Reports end-to-end real (non-padding) target tokens per second of training, the padding
 fraction of the target batches, and test_2016_flickr sacreBLEU with its signature, in
@@ -42,10 +45,10 @@ def train_tokenizer(data: Path, run_dir: Path) -> None:
     tok.train(src + tgt, run_dir / "tokenizer")
 
 
-def run_seqattn(data: Path, run_dir: Path, budget: float) -> dict:
+def run_seqattn(data: Path, run_dir: Path, budget: float, overrides: list[str]) -> dict:
     sets = [f"task.{s}.files={data}/{f}.{{lang}}" for s, f in (("train", "train"), ("valid", "val"),
                                                               ("test", "test_2016_flickr"))]
-    sets += [f"train.max_minutes={budget}"]
+    sets += [f"train.max_minutes={budget}"] + overrides
     start = time.time()
     cmd = [sys.executable, "-m", "seqattn.cli", "run", str(RECIPE), "--output", str(run_dir), "--resume"]
     subprocess.run(cmd + [a for s in sets for a in ("--set", s)], cwd=ROOT, check=True)
@@ -62,6 +65,7 @@ def run_seqattn(data: Path, run_dir: Path, budget: float) -> dict:
             b = task.collate("train", index)
             real, padded = real + b.ntokens, padded + b.tgt_out.numel()
     return {"test_bleu": results["bleu"], "signature": results["signature"], "chrf": results["chrf"],
+            "recipe": str(RECIPE.relative_to(ROOT)), "overrides": overrides,
             "real_tokens_per_s": state["tokens"] / state["elapsed"], "train_seconds": state["elapsed"],
             "padding_fraction": 1 - real / padded, "updates": state["step"], "wall_seconds": time.time() - start}
 
@@ -146,13 +150,15 @@ def main() -> int:
     p.add_argument("--budget-minutes", type=float, default=30.0)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "multi30k"))
     p.add_argument("--work", default=str(ROOT / "runs" / "multi30k_vs_hf"))
+    p.add_argument("--seqattn-set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="overrides of seqattn's recipe for this run")
     args = p.parse_args()
     data, work = Path(args.data).resolve(), Path(args.work)
     sa_dir = work / "seqattn"
     if not (sa_dir / "tokenizer" / "spm.model").is_file():
         train_tokenizer(data, sa_dir)
     result = {"commit": commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), "budget_s": args.budget_minutes * 60}
-    result["seqattn"] = run_seqattn(data, sa_dir, args.budget_minutes)
+    result["seqattn"] = run_seqattn(data, sa_dir, args.budget_minutes, args.seqattn_set)
     print("seqattn:", result["seqattn"], flush=True)
     result["hf"] = run_hf(data, sa_dir / "tokenizer", work / "hf", args.budget_minutes)
     print("hf:", result["hf"], flush=True)
