@@ -9,7 +9,6 @@ from torch import Tensor, nn
 
 from seqattn.dropout import Dropout
 from seqattn.interfaces import Decoder, expand_beam
-from seqattn.linear import TransposedWeight, fast_path
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttention, init_linear, reorder_kv
 
@@ -85,7 +84,6 @@ class TransformerDecoder(Decoder):
         )
         self.final_norm = nn.LayerNorm(d_model) if pre else nn.Identity()
         self.proj = None if tie_output else nn.Linear(d_model, vocab_size, bias=False)
-        self._out_t = TransposedWeight()
         init_linear(self.layers)
 
     @property
@@ -112,8 +110,6 @@ class TransformerDecoder(Decoder):
 
     def output(self, hidden: Tensor) -> Tensor:
         weight = self.embed_tokens.weight if self.proj is None else self.proj.weight
-        if fast_path(hidden, weight):  # decoding: a cached (D,V) copy is the faster operand
-            return hidden @ self._out_t.get(weight)  # (...,D) @ (D,V) -> (...,V)
         return hidden @ weight.t()  # (...,D) @ (D,V) -> (...,V)
 
     def init_state(self, memory: Tensor, memory_mask: Tensor, beam: int = 1) -> dict:

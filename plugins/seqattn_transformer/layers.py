@@ -156,7 +156,7 @@ def sinusoids(n: int, d: int) -> Tensor:
 
 def init_linear(module: nn.Module) -> None:
     for m in module.modules():
-        if isinstance(m, nn.Linear):
+        if isinstance(m, (nn.Linear, Linear)):  # xavier's bound is symmetric in fan-in and fan-out
             nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
