@@ -113,10 +113,10 @@ class DigitStringsTask(Task):
         smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
         if self.model_kind == "joint_ctc_attention":
             logits, log_probs, mask = model(batch.src, batch.src_mask, batch.tgt_in, select)
-            ce = smoothed_cross_entropy(logits.float(), batch.tgt_out[select], smoothing)
+            ce = smoothed_cross_entropy(logits, batch.tgt_out[select], smoothing)
             return (1 - self.ctc_weight) * ce + self.ctc_weight * self._ctc_loss(log_probs, mask, batch)
         logits = model(batch.src, batch.src_mask, batch.tgt_in, select)
-        return smoothed_cross_entropy(logits.float(), batch.tgt_out[select], smoothing)
+        return smoothed_cross_entropy(logits, batch.tgt_out[select], smoothing)
 
     def _ctc_loss(self, log_probs: torch.Tensor, mask: torch.Tensor, batch: Batch) -> torch.Tensor:
         labels = batch.tgt_out.masked_fill(batch.tgt_out == self.tok.eos_id, self.tok.pad_id)  # CTC has no EOS

@@ -118,7 +118,7 @@ class TranslationTask(Task):
         select = batch.tgt_out != self.tgt_tok.pad_id  # (B,T)
         logits = model(batch.src, batch.src_mask, batch.tgt_in, select)  # (N,V)
         smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
-        return smoothed_cross_entropy(logits.float(), batch.tgt_out[select], smoothing)
+        return smoothed_cross_entropy(logits, batch.tgt_out[select], smoothing)
 
     # -- evaluation ----------------------------------------------------------------------------
     def translate(self, model, sentences: list[str], cfg, device) -> list[list[str]]:
