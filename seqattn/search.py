@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from seqattn.interfaces import expand_beam
+
 
 @dataclass
 class Hypothesis:
@@ -80,6 +82,7 @@ def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, bea
     state = dec.init_state(memory, mem_mask, beam=K)  # rows b*K..b*K+K-1 are sentence b's beams
     limit = max_lengths(src_mask, max_len_a, max_len_b)  # (B,)
     L = int(limit.max()) + 1  # steps, the forced EOS included
+    row_limit = expand_beam(limit, K)  # (B*K,)
     hist = torch.full((B * K, 0), bos, dtype=torch.long, device=dev)  # (B*K, t) tokens so far
     scores = torch.full((B, K), float("-inf"), device=dev)
     scores[:, 0] = 0.0  # one live beam per sentence at the start
@@ -90,7 +93,7 @@ def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, bea
     base = (torch.arange(B, device=dev) * K).unsqueeze(1)  # (B,1)
     for t in range(L):
         logits, state = dec.step(last, state)  # (B*K, V)
-        logp = _constrain(dec.log_scores(logits), t, limit.repeat_interleave(K), min_len, eos)
+        logp = _constrain(dec.log_scores(logits), t, row_limit, min_len, eos)
         V = logp.size(-1)
         cand = (scores.view(B * K, 1) + logp).view(B, K * V)  # (B, K*V)
         top_s, top_i = cand.topk(2 * K, dim=1)  # (B, 2K)

@@ -91,12 +91,13 @@ def reorder_kv(cache: dict, index: Tensor) -> dict:
     if t == 0:
         return {}
     out: dict = {"len": t}
+    n = cache["k"].size(1)
+    rows = (torch.arange(t, device=index.device)[:, None] * n + index[None, :]).view(-1)  # (t*N',) into (t*N)
     for name in ("k", "v"):
         buf, spare = cache[name], cache.get(name + "_spare")
-        cap, n, h, dh = buf.shape
+        cap, _, h, dh = buf.shape
         if spare is None or spare.shape != (cap, index.numel(), h, dh):
             spare = buf.new_empty(cap, index.numel(), h, dh)
-        rows = (torch.arange(t, device=index.device)[:, None] * n + index[None, :]).view(-1)  # (t*N',) into (t*N)
         torch.index_select(buf[:t].view(t * n, h * dh), 0, rows, out=spare[:t].view(-1, h * dh))  # (t*N',H*Dh)
         out[name], out[name + "_spare"] = spare, buf
     return out
