@@ -66,8 +66,9 @@ def test_ctc_loss_equals_brute_force():
     assert float(got) == pytest.approx(brute, abs=1e-4)
 
 
-def fake_fsdd(root):
-    """Five speakers x ten digits x 8 takes of tone pairs, in FSDD's layout."""
+def fake_fsdd(root, pad_ms: float = 0.0):
+    """Five speakers x ten digits x 8 takes of tones, in FSDD's layout; ``pad_ms`` of digital
+    silence before and after each."""
     root.mkdir()
     rng = np.random.default_rng(0)
     rows = []
@@ -78,6 +79,8 @@ def fake_fsdd(root):
                     t = np.arange(int(8000 * rng.uniform(0.15, 0.25))) / 8000
                     f = 300 + 150 * digit + 10 * speaker_i
                     wave = (0.5 * np.sin(2 * math.pi * f * t) + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+                    pad = np.zeros(int(8 * pad_ms), dtype=np.float32)
+                    wave = np.concatenate([pad, wave, pad])
                     buf = io.BytesIO()
                     sf.write(buf, wave, 8000, format="WAV", subtype="PCM_16")
                     name = f"{digit}_{speaker}_{index}.wav"
@@ -164,6 +167,32 @@ def test_features_vtlp_cepstra_and_gain_floor():
     # the relative floor makes the features independent of the recording's gain; the fixed one does not
     assert torch.allclose(log_mel(0.01 * wave, 8000, floor_db=60), log_mel(wave, 8000, floor_db=60), atol=1e-4)
     assert not torch.allclose(log_mel(0.01 * wave, 8000), plain, atol=1e-2)
+
+
+def test_trim_cuts_leading_and_trailing_silence_only(tmp_path):
+    from seqattn import recipe as recipes
+    from seqattn_speech.fsdd import trim
+    from seqattn_speech.task import DigitStringsTask
+
+    rng = np.random.default_rng(0)
+    speech = np.sin(2 * math.pi * 440 * np.arange(2400) / 8000).astype(np.float32)  # 300 ms = 30 frames
+    speech[1000:1400] = 0.0  # a pause inside the word stays
+    wave = np.concatenate([1e-4 * rng.standard_normal(1600), speech, 1e-4 * rng.standard_normal(3200)]).astype(np.float32)
+    # speech fills 10 ms frames 20..49; one frame of margin either side is kept
+    assert np.array_equal(trim(wave, 8000, top_db=30), wave[19 * 80:51 * 80])
+    assert np.array_equal(trim(wave, 8000, top_db=0), wave)
+    assert np.array_equal(trim(wave[:100], 8000, top_db=30), wave[:100])  # too short to judge
+    # the task option trims every recording before the utterances are composed
+    fake_fsdd(tmp_path / "fsdd", pad_ms=100)
+    frames = {}
+    for db in (0.0, 30.0):
+        r = recipes.load(ROOT / "recipes/fsdd_ctc.yaml", [f"task.root={tmp_path / 'fsdd'}", "task.train_size=20",
+                                                           "task.valid_size=2", "task.test_size=2", f"task.trim_db={db}"])
+        task: DigitStringsTask = r.task.build()
+        task.setup(tmp_path / f"run{db}", fit=True)
+        frames[db] = task.data["train"]["frames"]
+    digits = np.array([len(t.split()) for t in task.data["train"]["text"]])
+    assert np.allclose(frames[0.0] - frames[30.0], 2 * 10 * digits, atol=3 * digits)  # ~200 ms less per digit
 
 
 def test_perturbed_training_batches_are_fresh_and_masked(tmp_path):

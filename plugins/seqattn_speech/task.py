@@ -17,13 +17,13 @@ from seqattn.search import search
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_speech import ctc
 from seqattn_speech.features import log_mel
-from seqattn_speech.fsdd import compose, load_recordings, resample
+from seqattn_speech.fsdd import compose, load_recordings, resample, trim
 
 
 class DigitStringsTask(Task):
     def __init__(self, *, root: str = "../shared/data/fsdd", test_speaker: str = "lucas", train_size: int = 3000,
                  valid_size: int = 200, test_size: int = 500, min_digits: int = 3, max_digits: int = 6,
-                 gap_ms: float = 120.0, n_mels: int = 40, n_ceps: int = 0, floor_db: float = 0.0, seed: int = 0,
+                 gap_ms: float = 120.0, trim_db: float = 0.0, n_mels: int = 40, n_ceps: int = 0, floor_db: float = 0.0, seed: int = 0,
                  tokenizer: Spec("tokenizer") = "words",
                  label_smoothing: float = 0.1, speed_perturb: float = 0.0, vtlp: float = 0.0, freq_masks: int = 0,
                  freq_width: int = 8, time_masks: int = 0, time_width: float = 0.05) -> None:
@@ -32,6 +32,7 @@ class DigitStringsTask(Task):
             raise SeqattnError(f"task.root: folder not found: {root}")
         self.sizes = {"train": train_size, "valid": valid_size, "test": test_size}
         self.digits, self.gap_ms, self.seed = (min_digits, max_digits), gap_ms, seed
+        self.trim_db = trim_db  # > 0: cut each recording's leading/trailing silence before composing
         self.features = {"n_mels": n_mels, "n_ceps": n_ceps, "floor_db": floor_db}  # log_mel's options
         self.tok = tokenizer.build()
         self.label_smoothing = label_smoothing
@@ -47,6 +48,8 @@ class DigitStringsTask(Task):
             self.tok.load(tok_dir)
             return
         recordings = load_recordings(self.root)
+        for r in recordings:
+            r["wave"] = trim(r["wave"], r["rate"], self.trim_db)
         if self.test_speaker not in {r["speaker"] for r in recordings}:
             raise SeqattnError(f"task.test_speaker: no recordings of {self.test_speaker!r}")
         pools = {"train": [r for r in recordings if r["speaker"] != self.test_speaker and r["index"] < 45],
