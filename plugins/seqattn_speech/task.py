@@ -23,7 +23,8 @@ from seqattn_speech.fsdd import compose, load_recordings, resample, trim
 class DigitStringsTask(Task):
     def __init__(self, *, root: str = "../shared/data/fsdd", test_speaker: str = "lucas", train_size: int = 3000,
                  valid_size: int = 200, test_size: int = 500, min_digits: int = 3, max_digits: int = 6,
-                 gap_ms: float = 120.0, trim_db: float = 0.0, n_mels: int = 40, n_ceps: int = 0, floor_db: float = 0.0, seed: int = 0,
+                 gap_ms: float = 120.0, trim_db: float = 0.0, n_mels: int = 40, n_ceps: int = 0, floor_db: float = 0.0,
+                 seed: int = 0,
                  tokenizer: Spec("tokenizer") = "words",
                  label_smoothing: float = 0.1, speed_perturb: float = 0.0, vtlp: float = 0.0, freq_masks: int = 0,
                  freq_width: int = 8, time_masks: int = 0, time_width: float = 0.05) -> None:
