@@ -8,11 +8,23 @@ same time in both layouts (within 2%, all Transformer base and small shapes). St
 we multiply by avoids keeping a transposed copy, which would have to be invalidated on every
 optimizer step (fused optimizers update parameters in place without bumping their version).
 Initialisation matches ``nn.Linear``'s distribution.
+
+Decoding multiplies the same weights by a few rows at every step, and MKL re-packs the weight
+inside every such GEMM. :func:`packed_for_rows` (search uses it) packs each weight once, for one
+row count, with MKL's packed-GEMM API (what TorchInductor's CPU "freezing" uses), and reuses the
+pack across calls while the weight is unchanged; a pack takes as much memory as its weight. The
+37 products of a Transformer base decoder step (103 MB of fp32 weights, 2 cores) took 3.8 ms
+instead of 5.8 ms at 4 rows, 8.9 instead of 10.3 at 32, 22.1 instead of 24.6 at 128; whole
+searches (base, 25 steps, A/B in one process): greedy at batch 32 519 ms against 586, beam 4 at
+batch 32 1,139 against 1,235, at batch 1 241 against 288. One row gains nothing (GEMV does not
+pack) and is left alone. Products equal ``addmm``'s up to rounding order.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -30,11 +42,71 @@ class Linear(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             nn.init.uniform_(self.bias, -bound, bound)
+        self.pack = WeightPack()
+
+    def set_packing(self, rows: int | None) -> None:
+        """See :func:`packed_for_rows`."""
+        self.pack.activate(self.weight.t(), rows)  # (in,out) -> (out,in), MKL's layout
 
     def forward(self, x: Tensor) -> Tensor:
         rows = x.reshape(-1, self.in_features)  # (...,in) -> (M,in)
-        out = rows @ self.weight if self.bias is None else torch.addmm(self.bias, rows, self.weight)  # (M,out)
+        if self.pack.active:
+            out = self.pack.matmul(rows, self.weight.t(), self.bias)
+        else:
+            out = rows @ self.weight if self.bias is None else torch.addmm(self.bias, rows, self.weight)  # (M,out)
         return out.view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class WeightPack:
+    """An MKL-packed copy of one weight (out,in) for products with exactly ``rows`` rows, kept
+    between searches and rebuilt when the weight may have changed: a different version counter
+    (in-place autograd ops, ``load_state_dict``), storage, or sum of a strided sample of its
+    elements (fused optimizers update in place without bumping the version, but move every
+    element). Not a module attribute that ``state_dict`` or ``.to()`` would see."""
+
+    SAMPLE = 1021  # the probe reads one element in SAMPLE: ~0.1% of the weight's cache lines
+
+    def __init__(self) -> None:
+        self.packed: Tensor | None = None
+        self.key: tuple = ()
+        self.active = 0  # rows of the products to pack, 0 outside packed_for_rows
+
+    def activate(self, weight: Tensor, rows: int | None) -> None:
+        self.active = 0
+        if rows is None or not _can_pack(weight, rows):
+            return
+        flat = weight.t() if weight.t().is_contiguous() else weight  # the storage in memory order
+        probe = float(flat.reshape(-1)[:: self.SAMPLE].sum())
+        key = (rows, weight._version, weight.data_ptr(), tuple(weight.shape), probe)
+        if key != self.key:
+            self.packed, self.key = torch.ops.mkl._mkl_reorder_linear_weight(weight.detach(), rows), key
+        self.active = rows
+
+    def matmul(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """x (M,in) @ weight(out,in).T + bias -> (M,out); from the pack when M is the packed row
+        count (MKL multiplies as usual otherwise)."""
+        return torch.ops.mkl._mkl_linear(x, self.packed, weight, bias, self.active)
+
+
+def _can_pack(weight: Tensor, rows: int) -> bool:
+    return (rows > 1 and weight.device.type == "cpu" and weight.dtype == torch.float32
+            and not torch.is_grad_enabled() and torch.backends.mkl.is_available()
+            and hasattr(torch.ops.mkl, "_mkl_linear"))
+
+
+@contextmanager
+def packed_for_rows(module: nn.Module, rows: int) -> Iterator[None]:
+    """Inference: within the block, products of exactly ``rows`` rows with the weights of every
+    submodule that has ``set_packing`` (:class:`Linear`, a tied output projection) run as MKL
+    packed GEMMs. A no-op where packing does not apply (GPU, non-fp32, gradients on, one row)."""
+    targets = [m for m in module.modules() if hasattr(m, "set_packing") and not m.training]
+    for m in targets:
+        m.set_packing(rows)
+    try:
+        yield
+    finally:
+        for m in targets:
+            m.set_packing(None)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from seqattn.interfaces import expand_beam
+from seqattn.linear import packed_for_rows
 
 
 @dataclass
@@ -38,29 +39,35 @@ def greedy(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, max_len_
     dec = model.decoder
     state = dec.init_state(memory, mem_mask)
     limit = max_lengths(src_mask, max_len_a, max_len_b)  # (B,)
+    first_limit = int(limit.min())
     n = src.size(0)
     last = torch.full((n,), bos, dtype=torch.long, device=src.device)
     out = torch.full((n, int(limit.max()) + 1), eos, dtype=torch.long, device=src.device)
     total = torch.zeros(n, device=src.device)
     done = torch.zeros(n, dtype=torch.bool, device=src.device)
-    for t in range(out.size(1)):
-        logits, state = dec.step(last, state)  # (B,V)
-        logp = _constrain(dec.log_scores(logits), t, limit, min_len, eos)
-        best, last = logp.max(dim=-1)  # (B,)
-        last = torch.where(done, eos, last)
-        total = total + torch.where(done, 0.0, best)
-        out[:, t] = last
-        done = done | (last == eos)
-        if bool(done.all()):
-            break
+    with packed_for_rows(dec, n):
+        for t in range(out.size(1)):
+            logits, state = dec.step(last, state)  # (B,V)
+            logp = _constrain(dec.log_scores(logits), t, limit, min_len, eos, first_limit)
+            best, last = logp.max(dim=-1)  # (B,)
+            last = torch.where(done, eos, last)
+            total = total + torch.where(done, 0.0, best)
+            out[:, t] = last
+            done = done | (last == eos)
+            if bool(done.all()):
+                break
     return [[Hypothesis(_strip(row, eos), float(s))] for row, s in zip(out.tolist(), total.tolist())]
 
 
-def _constrain(logp: Tensor, t: int, limit: Tensor, min_len: int, eos: int) -> Tensor:
+def _constrain(logp: Tensor, t: int, limit: Tensor, min_len: int, eos: int, first_limit: int) -> Tensor:
     """Step ``t``'s log-probs (N,V): no EOS before ``min_len`` tokens; only EOS once a row's
-    length limit (N,) is reached, scored as the model scores it (as fairseq). No host sync."""
+    length limit (N,) is reached, scored as the model scores it (as fairseq). ``first_limit``, the
+    smallest limit, spares the full-vocabulary masking on the steps no row is at its limit. No
+    host sync."""
     if t < min_len:
         logp[:, eos] = float("-inf")
+    if t < first_limit:
+        return logp
     not_eos = torch.ones_like(logp[0], dtype=torch.bool)
     not_eos[eos] = False
     return logp.masked_fill((t >= limit).unsqueeze(1) & not_eos, float("-inf"))  # (N,V)
@@ -81,51 +88,79 @@ def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, bea
     dec = model.decoder
     state = dec.init_state(memory, mem_mask, beam=K)  # rows b*K..b*K+K-1 are sentence b's beams
     limit = max_lengths(src_mask, max_len_a, max_len_b)  # (B,)
-    L = int(limit.max()) + 1  # steps, the forced EOS included
+    L, first_limit = int(limit.max()) + 1, int(limit.min())  # steps (the forced EOS included); the first limit
     row_limit = expand_beam(limit, K)  # (B*K,)
     hist = torch.full((B * K, 0), bos, dtype=torch.long, device=dev)  # (B*K, t) tokens so far
     scores = torch.full((B, K), float("-inf"), device=dev)
     scores[:, 0] = 0.0  # one live beam per sentence at the start
-    fin_tokens = torch.full((B, K, L), eos, dtype=torch.long, device=dev)
-    fin_scores = torch.full((B, K), float("-inf"), device=dev)
-    fin_count = torch.zeros(B, dtype=torch.long, device=dev)
+    finished = _Finished(B, K, L, eos, dev)
     last = torch.full((B * K,), bos, dtype=torch.long, device=dev)
     base = (torch.arange(B, device=dev) * K).unsqueeze(1)  # (B,1)
-    for t in range(L):
-        logits, state = dec.step(last, state)  # (B*K, V)
-        logp = _constrain(dec.log_scores(logits), t, row_limit, min_len, eos)
-        V = logp.size(-1)
-        cand = (scores.view(B * K, 1) + logp).view(B, K * V)  # (B, K*V)
-        top_s, top_i = cand.topk(2 * K, dim=1)  # (B, 2K)
-        parent = top_i // V  # (B, 2K) beam index
-        token = top_i % V
-        is_eos = token == eos
-        # finalise EOS candidates ranked within the top K, for sentences still open
-        take = is_eos & (torch.arange(2 * K, device=dev) < K) & torch.isfinite(top_s)
-        take &= take.cumsum(1) <= (K - fin_count).unsqueeze(1)  # in rank order, until K have ended
-        if bool(take.any()):
-            norm = top_s / length_penalty(t + 1, length_penalty_alpha)
-            cand_tok = hist.view(B, K, t).gather(1, parent.unsqueeze(-1).expand(B, 2 * K, t))  # (B,2K,t)
-            cand_tok = torch.cat([cand_tok, torch.full((B, 2 * K, L - t), eos, dtype=torch.long, device=dev)], 2)
-            all_s = torch.cat([fin_scores, torch.where(take, norm, float("-inf"))], 1)  # (B,3K)
-            all_tok = torch.cat([fin_tokens, cand_tok], 1)  # (B,3K,L)
-            fin_scores, pick = all_s.topk(K, dim=1)  # (B,K)
-            fin_tokens = all_tok.gather(1, pick.unsqueeze(-1).expand(B, K, L))
-            fin_count = fin_count + take.sum(1)
-        if bool((fin_count >= K).all()):
-            break
-        # the K best non-EOS candidates stay alive
-        alive_s = torch.where(is_eos, float("-inf"), top_s)
-        scores, pick = alive_s.topk(K, dim=1)  # (B,K)
-        src_rows = (base + parent.gather(1, pick)).view(-1)  # (B*K,)
-        last = token.gather(1, pick).view(-1)  # (B*K,)
-        hist = torch.cat([hist.index_select(0, src_rows), last.unsqueeze(1)], 1)  # (B*K, t+1)
-        state = dec.reorder_state(state, src_rows)
-    out = []
-    for s_row, t_row in zip(fin_scores.tolist(), fin_tokens.tolist()):
-        ranked = sorted(zip(s_row, t_row), key=lambda p: -p[0])[:n_best]
-        out.append([Hypothesis(_strip(toks, eos), s) for s, toks in ranked])
-    return out
+    with packed_for_rows(dec, B * K):
+        for t in range(L):
+            logits, state = dec.step(last, state)  # (B*K, V)
+            logp = _constrain(dec.log_scores(logits), t, row_limit, min_len, eos, first_limit)
+            top_s, parent, token = _top_candidates(scores, logp, 2 * K)  # (B,2K) each
+            is_eos = token == eos
+            finished.add(top_s, parent, is_eos, hist, length_penalty(t + 1, length_penalty_alpha))
+            if finished.all_done():
+                break
+            # the K best non-EOS candidates stay alive
+            scores, pick = torch.where(is_eos, float("-inf"), top_s).topk(K, dim=1)  # (B,K)
+            src_rows = (base + parent.gather(1, pick)).view(-1)  # (B*K,)
+            last = token.gather(1, pick).view(-1)  # (B*K,)
+            hist = torch.cat([hist.index_select(0, src_rows), last.unsqueeze(1)], 1)  # (B*K, t+1)
+            state = dec.reorder_state(state, src_rows)
+    return finished.hypotheses(n_best)
+
+
+def _top_candidates(scores: Tensor, logp: Tensor, width: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``width`` best continuations of each sentence: total scores, parent beam and token, each
+    (B,width), from the live beams' scores (B,K) and next-token log-probs (B*K,V). A beam's own
+    ``width`` best tokens contain its share of the sentence's best ``width``, so only (B,K*width)
+    candidates are summed and ranked, never (B,K*V)."""
+    B, K = scores.shape
+    row_s, row_tok = logp.topk(min(width, logp.size(1)), dim=1)  # (B*K,w)
+    w = row_s.size(1)
+    cand = (scores.view(B * K, 1) + row_s).view(B, K * w)  # (B*K,w) -> (B,K*w)
+    top_s, top_i = cand.topk(width, dim=1)  # (B,width)
+    return top_s, top_i // w, row_tok.view(B, K * w).gather(1, top_i)
+
+
+class _Finished:
+    """The best ``K`` ended hypotheses of each of ``B`` sentences: scores (B,K), tokens (B,K,L)."""
+
+    def __init__(self, B: int, K: int, L: int, eos: int, dev: torch.device) -> None:
+        self.K, self.L, self.eos = K, L, eos
+        self.tokens = torch.full((B, K, L), eos, dtype=torch.long, device=dev)
+        self.scores = torch.full((B, K), float("-inf"), device=dev)
+        self.count = torch.zeros(B, dtype=torch.long, device=dev)
+
+    def add(self, top_s: Tensor, parent: Tensor, is_eos: Tensor, hist: Tensor, penalty: float) -> None:
+        """Finalise EOS candidates (B,2K) ranked within the top K, in rank order, for sentences
+        with fewer than K ended; ``hist`` (B*K,t) holds the live beams' tokens."""
+        (B, width), K, L, t = top_s.shape, self.K, self.L, hist.size(1)
+        take = is_eos & (torch.arange(width, device=top_s.device) < K) & torch.isfinite(top_s)
+        take &= take.cumsum(1) <= (K - self.count).unsqueeze(1)
+        if not bool(take.any()):
+            return
+        cand_tok = hist.view(B, K, t).gather(1, parent.unsqueeze(-1).expand(B, width, t))  # (B,2K,t)
+        cand_tok = torch.cat([cand_tok, cand_tok.new_full((B, width, L - t), self.eos)], 2)  # (B,2K,L)
+        all_s = torch.cat([self.scores, torch.where(take, top_s / penalty, float("-inf"))], 1)  # (B,3K)
+        all_tok = torch.cat([self.tokens, cand_tok], 1)  # (B,3K,L)
+        self.scores, pick = all_s.topk(K, dim=1)  # (B,K)
+        self.tokens = all_tok.gather(1, pick.unsqueeze(-1).expand(B, K, L))
+        self.count = self.count + take.sum(1)
+
+    def all_done(self) -> bool:
+        return bool((self.count >= self.K).all())
+
+    def hypotheses(self, n_best: int) -> list[list[Hypothesis]]:
+        out = []
+        for s_row, t_row in zip(self.scores.tolist(), self.tokens.tolist()):
+            ranked = sorted(zip(s_row, t_row), key=lambda p: -p[0])[:n_best]
+            out.append([Hypothesis(_strip(toks, self.eos), s) for s, toks in ranked])
+        return out
 
 
 def search(model, src: Tensor, src_mask: Tensor, cfg, *, bos: int, eos: int) -> list[list[Hypothesis]]:

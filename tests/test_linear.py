@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from seqattn.linear import Linear
+from seqattn.linear import Linear, packed_for_rows
 
 
 def test_linear_stores_in_out_and_matches_nn_linear_with_gradients():
@@ -20,3 +21,46 @@ def test_linear_stores_in_out_and_matches_nn_linear_with_gradients():
     no_bias = Linear(8, 5, bias=False)
     assert no_bias.bias is None and set(no_bias.state_dict()) == {"weight"}
     assert torch.allclose(no_bias(x[0]), x[0] @ no_bias.weight)
+
+
+mkl_only = pytest.mark.skipif(not (torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")),
+                              reason="MKL packed GEMM is not in this torch build")
+
+
+@mkl_only
+def test_packed_products_equal_addmm_and_apply_only_to_their_row_count():
+    torch.manual_seed(0)
+    layer = Linear(16, 24).eval()
+    x4, x3 = torch.randn(2, 2, 16), torch.randn(3, 16)
+    with torch.no_grad(), packed_for_rows(layer, 4):
+        assert layer.pack.active == 4
+        torch.testing.assert_close(layer(x4), x4 @ layer.weight + layer.bias)
+        torch.testing.assert_close(layer(x3), x3 @ layer.weight + layer.bias)  # other row counts: plain product
+    assert layer.pack.active == 0
+    with torch.no_grad(), packed_for_rows(layer, 1):  # one row: GEMV, nothing to pack
+        assert layer.pack.active == 0
+    with packed_for_rows(layer, 4):  # gradients on: never packed
+        assert layer.pack.active == 0
+    with torch.no_grad(), packed_for_rows(layer.train(), 4):
+        assert layer.pack.active == 0
+
+
+@mkl_only
+@pytest.mark.parametrize("change", ["fused_adamw", "load_state_dict"])
+def test_a_pack_is_rebuilt_after_the_weights_change(change):
+    """Fused optimizers update in place without bumping the version counter: the probe sees it."""
+    torch.manual_seed(0)
+    layer = Linear(16, 24).eval()
+    x = torch.randn(4, 16)
+    with torch.no_grad(), packed_for_rows(layer, 4):
+        before = layer(x)
+    if change == "fused_adamw":
+        opt = torch.optim.AdamW(layer.parameters(), lr=0.1, fused=True)
+        layer(x).sum().backward()
+        opt.step()
+    else:
+        layer.load_state_dict({"weight": torch.randn(16, 24), "bias": torch.zeros(24)})
+    with torch.no_grad(), packed_for_rows(layer, 4):
+        after = layer(x)
+        torch.testing.assert_close(after, x @ layer.weight + layer.bias)
+    assert not torch.allclose(before, after)

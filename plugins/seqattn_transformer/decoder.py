@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from seqattn.dropout import Dropout
 from seqattn.interfaces import Decoder, expand_beam
+from seqattn.linear import WeightPack
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttention, init_linear, reorder_kv
 
@@ -84,6 +85,7 @@ class TransformerDecoder(Decoder):
         )
         self.final_norm = nn.LayerNorm(d_model) if pre else nn.Identity()
         self.proj = None if tie_output else nn.Linear(d_model, vocab_size, bias=False)
+        self.out_pack = WeightPack()
         init_linear(self.layers)
 
     @property
@@ -108,8 +110,18 @@ class TransformerDecoder(Decoder):
             x = lyr(x, *lyr.cross_attn.memory_kv(memory), keep, None, weights_out=weights)
         return weights[-1].mean(1)  # (B,H,T,S) -> (B,T,S)
 
+    def _out_weight(self) -> Tensor:
+        return self.embed_tokens.weight if self.proj is None else self.proj.weight  # (V,D)
+
+    def set_packing(self, rows: int | None) -> None:
+        """The output projection's pack, see :func:`seqattn.linear.packed_for_rows`."""
+        self.out_pack.activate(self._out_weight(), rows)
+
     def output(self, hidden: Tensor) -> Tensor:
-        weight = self.embed_tokens.weight if self.proj is None else self.proj.weight
+        weight = self._out_weight()
+        rows = hidden.reshape(-1, hidden.size(-1))  # (...,D) -> (M,D)
+        if self.out_pack.active:
+            return self.out_pack.matmul(rows, weight, None).view(*hidden.shape[:-1], -1)  # (M,V) -> (...,V)
         return hidden @ weight.t()  # (...,D) @ (D,V) -> (...,V)
 
     def init_state(self, memory: Tensor, memory_mask: Tensor, beam: int = 1) -> dict:
