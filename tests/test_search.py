@@ -123,3 +123,15 @@ def test_incremental_steps_equal_full_forward(norm, positions, cross):
 @pytest.mark.parametrize("cross", ["additive", "bilinear", "gaussian", "location", "ctc", "multihead"])
 def test_rnn_incremental_steps_equal_full_forward(decoder, cross):
     assert_steps_equal_full(tiny_model(4, cross=cross, decoder=decoder), 5)
+
+
+def test_survivors_stay_in_their_parents_slot_where_they_can():
+    from seqattn.search import _stay_in_place
+
+    parent = torch.tensor([[2, 2, 0, 1], [3, 3, 3, 3], [1, 0, 3, 2], [0, 2, 0, 0]])  # survivors in rank order
+    order = _stay_in_place(parent)  # (B,K): the survivor placed in each slot
+    assert sorted(order[0].tolist()) == [0, 1, 2, 3]  # a permutation
+    assert order.tolist() == [[2, 3, 0, 1], [1, 2, 3, 0], [1, 0, 3, 2], [0, 2, 1, 3]]
+    slots = parent.gather(1, order)  # the parent of the survivor in each slot
+    stays = slots == torch.arange(4)
+    assert stays.sum(1).tolist() == [3, 1, 4, 2]  # one per distinct parent

@@ -76,7 +76,6 @@ def append_kv(cache: dict, k: Tensor, v: Tensor, grow: int = 32) -> tuple[Tensor
             if name in cache:
                 buf[:t] = cache[name][:t]
             cache[name] = buf
-            cache.pop(name + "_spare", None)
     cache["k"][t: t + steps] = k.permute(2, 0, 1, 3)  # (N,H,T,Dh) -> (T,N,H,Dh)
     cache["v"][t: t + steps] = v.permute(2, 0, 1, 3)
     cache["len"] = t + steps
@@ -84,23 +83,29 @@ def append_kv(cache: dict, k: Tensor, v: Tensor, grow: int = 32) -> tuple[Tensor
 
 
 def reorder_kv(cache: dict, index: Tensor) -> dict:
-    """The cache of rows ``index`` (N',): one row gather over the filled positions, into the spare
-    buffers of the previous reorder (allocating ~10 MB per layer and step was a third of the
-    reordering time at beam 4 x batch 32). This consumes ``cache``: its buffers are reused."""
+    """The cache of rows ``index`` (N',). Beam reordering (N' == N) is done in place and moves
+    only the rows whose source is another row (beam search keeps most beams in their parent's
+    slot): their filled positions are gathered first, then written, so any index is safe. This
+    consumes ``cache``. Anything else (beam expansion) gathers into new buffers."""
     t = cache.get("len", 0)
     if t == 0:
         return {}
-    out: dict = {"len": t}
-    n = cache["k"].size(1)
-    rows = (torch.arange(t, device=index.device)[:, None] * n + index[None, :]).view(-1)  # (t*N',) into (t*N)
-    for name in ("k", "v"):
-        buf, spare = cache[name], cache.get(name + "_spare")
-        cap, _, h, dh = buf.shape
-        if spare is None or spare.shape != (cap, index.numel(), h, dh):
-            spare = buf.new_empty(cap, index.numel(), h, dh)
-        torch.index_select(buf[:t].view(t * n, h * dh), 0, rows, out=spare[:t].view(-1, h * dh))  # (t*N',H*Dh)
-        out[name], out[name + "_spare"] = spare, buf
-    return out
+    cap, n, h, dh = cache["k"].shape
+    if index.numel() != n:
+        rows = (torch.arange(t, device=index.device)[:, None] * n + index[None, :]).view(-1)  # (t*N',) into (t*N)
+        out: dict = {"len": t}
+        for name in ("k", "v"):
+            out[name] = cache[name].new_empty(cap, index.numel(), h, dh)
+            torch.index_select(cache[name][:t].view(t * n, h * dh), 0, rows, out=out[name][:t].view(-1, h * dh))
+        return out
+    moved = (index != torch.arange(n, device=index.device)).nonzero().squeeze(1)  # (M,) rows to overwrite
+    if moved.numel():
+        steps = torch.arange(t, device=index.device)[:, None] * n  # (t,1)
+        src, dst = (steps + index[moved][None, :]).view(-1), (steps + moved[None, :]).view(-1)  # (t*M,)
+        for name in ("k", "v"):
+            flat = cache[name][:t].view(t * n, h * dh)
+            flat.index_copy_(0, dst, flat.index_select(0, src))  # (t*M,H*Dh)
+    return cache
 
 
 class FeedForward(nn.Module):
