@@ -93,7 +93,8 @@ class WeightPack:
 
 def _can_pack(weight: Tensor, rows: int) -> bool:
     return (rows > 1 and weight.device.type == "cpu" and weight.dtype == torch.float32
-            and not torch.is_grad_enabled() and torch.backends.mkl.is_available()
+            and not torch.is_grad_enabled() and not weight.is_inference()  # no version counter to watch
+            and torch.backends.mkl.is_available()
             and hasattr(torch.ops.mkl, "_mkl_linear"))
 
 
