@@ -135,3 +135,20 @@ def test_survivors_stay_in_their_parents_slot_where_they_can():
     slots = parent.gather(1, order)  # the parent of the survivor in each slot
     stays = slots == torch.arange(4)
     assert stays.sum(1).tolist() == [3, 1, 4, 2]  # one per distinct parent
+
+
+@pytest.mark.parametrize("index", [[0, 0, 2, 1, 4, 4], [5, 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5], [1, 3, 5]])
+def test_cache_reorder_equals_row_selection(index):
+    """In place for beam reordering (sources read before any row is written), new buffers otherwise."""
+    from seqattn_transformer.layers import append_kv, reorder_kv
+
+    torch.manual_seed(0)
+    cache: dict = {}
+    for _ in range(3):  # three steps of 6 rows, 2 heads, head size 4
+        append_kv(cache, torch.randn(6, 2, 1, 4), torch.randn(6, 2, 1, 4))
+    keys, values = (x.clone() for x in append_kv(cache, torch.randn(6, 2, 1, 4), torch.randn(6, 2, 1, 4)))
+    idx = torch.tensor(index)
+    out = reorder_kv(cache, idx)
+    assert out["len"] == 4
+    torch.testing.assert_close(out["k"][:4].permute(1, 2, 0, 3), keys[idx], rtol=0, atol=0)  # (N',H,t,Dh)
+    torch.testing.assert_close(out["v"][:4].permute(1, 2, 0, 3), values[idx], rtol=0, atol=0)
