@@ -65,7 +65,7 @@ class WeightPack:
     between searches and rebuilt when the weight may have changed: a different version counter
     (in-place autograd ops, ``load_state_dict``), storage, or sum of a strided sample of its
     elements (fused optimizers update in place without bumping the version, but move every
-    element). Not a module attribute that ``state_dict`` or ``.to()`` would see."""
+    element). Held as a plain attribute, so ``state_dict`` and ``.to()`` never see it."""
 
     SAMPLE = 1021  # the probe reads one element in SAMPLE: ~0.1% of the weight's cache lines
 
@@ -78,8 +78,8 @@ class WeightPack:
         self.active = 0
         if rows is None or not _can_pack(weight, rows):
             return
-        flat = weight.t() if weight.t().is_contiguous() else weight  # the storage in memory order
-        probe = float(flat.reshape(-1)[:: self.SAMPLE].sum())
+        stored = weight.t() if weight.t().is_contiguous() else weight  # a Linear's (in,out) storage, or (out,in)
+        probe = float(stored.reshape(-1)[:: self.SAMPLE].sum())  # a view: reads only the sampled elements
         key = (rows, weight._version, weight.data_ptr(), tuple(weight.shape), probe)
         if key != self.key:
             self.packed, self.key = torch.ops.mkl._mkl_reorder_linear_weight(weight.detach(), rows), key

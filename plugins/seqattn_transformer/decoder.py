@@ -119,8 +119,8 @@ class TransformerDecoder(Decoder):
 
     def output(self, hidden: Tensor) -> Tensor:
         weight = self._out_weight()
-        rows = hidden.reshape(-1, hidden.size(-1))  # (...,D) -> (M,D)
         if self.out_pack.active:
+            rows = hidden.reshape(-1, hidden.size(-1))  # (...,D) -> (M,D)
             return self.out_pack.matmul(rows, weight, None).view(*hidden.shape[:-1], -1)  # (M,V) -> (...,V)
         return hidden @ weight.t()  # (...,D) @ (D,V) -> (...,V)
 
