@@ -72,16 +72,23 @@ class WeightPack:
     def __init__(self) -> None:
         self.packed: Tensor | None = None
         self.key: tuple = ()
+        self.asked = 0  # the row count of the previous request
         self.active = 0  # rows of the products to pack, 0 outside packed_for_rows
 
     def activate(self, weight: Tensor, rows: int | None) -> None:
-        self.active = 0
+        """Use the pack for ``rows`` (None: stop). A pack is built only for a row count asked for
+        twice in a row: packing a base decoder costs 80-200 ms, more than one search gains unless
+        its shape repeats (fixed batches, single sentences); with varying batch sizes (a test set
+        in token-count batches) packing each batch gained nothing, so those are left alone."""
+        self.active, asked, self.asked = 0, self.asked, rows or self.asked
         if rows is None or not _can_pack(weight, rows):
             return
         stored = weight.t() if weight.t().is_contiguous() else weight  # a Linear's (in,out) storage, or (out,in)
         probe = float(stored.reshape(-1)[:: self.SAMPLE].sum())  # a view: reads only the sampled elements
         key = (rows, weight._version, weight.data_ptr(), tuple(weight.shape), probe)
         if key != self.key:
+            if rows != asked:
+                return
             self.packed, self.key = torch.ops.mkl._mkl_reorder_linear_weight(weight.detach(), rows), key
         self.active = rows
 

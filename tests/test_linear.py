@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import Tensor
 
 from seqattn.linear import Linear, packed_for_rows
 
@@ -27,18 +28,29 @@ mkl_only = pytest.mark.skipif(not (torch.backends.mkl.is_available() and hasattr
                               reason="MKL packed GEMM is not in this torch build")
 
 
+def use_packed(layer: Linear, rows: int, x: Tensor) -> Tensor:
+    """``layer(x)`` inside ``packed_for_rows``; returns the output, checking the pack was used."""
+    with torch.no_grad(), packed_for_rows(layer, rows):
+        assert layer.pack.active == rows
+        return layer(x)
+
+
 @mkl_only
 def test_packed_products_equal_addmm_and_apply_only_to_their_row_count():
     torch.manual_seed(0)
     layer = Linear(16, 24).eval()
     x4, x3 = torch.randn(2, 2, 16), torch.randn(3, 16)
+    with torch.no_grad(), packed_for_rows(layer, 4):  # a row count asked for once: not worth packing
+        assert layer.pack.active == 0
+    torch.testing.assert_close(use_packed(layer, 4, x4), x4 @ layer.weight + layer.bias)  # asked twice: packed
     with torch.no_grad(), packed_for_rows(layer, 4):
-        assert layer.pack.active == 4
-        torch.testing.assert_close(layer(x4), x4 @ layer.weight + layer.bias)
         torch.testing.assert_close(layer(x3), x3 @ layer.weight + layer.bias)  # other row counts: plain product
     assert layer.pack.active == 0
-    with torch.no_grad(), packed_for_rows(layer, 1):  # one row: GEMV, nothing to pack
+    with torch.no_grad(), packed_for_rows(layer, 8):  # a new row count, once
         assert layer.pack.active == 0
+    for rows in (1, 1):  # one row: GEMV, nothing to pack
+        with torch.no_grad(), packed_for_rows(layer, rows):
+            assert layer.pack.active == 0
     with packed_for_rows(layer, 4):  # gradients on: never packed
         assert layer.pack.active == 0
     with torch.no_grad(), packed_for_rows(layer.train(), 4):
@@ -53,14 +65,14 @@ def test_a_pack_is_rebuilt_after_the_weights_change(change):
     layer = Linear(16, 24).eval()
     x = torch.randn(4, 16)
     with torch.no_grad(), packed_for_rows(layer, 4):
-        before = layer(x)
+        pass
+    before = use_packed(layer, 4, x)
     if change == "fused_adamw":
         opt = torch.optim.AdamW(layer.parameters(), lr=0.1, fused=True)
         layer(x).sum().backward()
         opt.step()
     else:
         layer.load_state_dict({"weight": torch.randn(16, 24), "bias": torch.zeros(24)})
-    with torch.no_grad(), packed_for_rows(layer, 4):
-        after = layer(x)
-        torch.testing.assert_close(after, x @ layer.weight + layer.bias)
+    after = use_packed(layer, 4, x)
+    torch.testing.assert_close(after, x @ layer.weight.detach() + layer.bias.detach())
     assert not torch.allclose(before, after)
