@@ -23,6 +23,7 @@ pack) and is left alone. Products equal ``addmm``'s up to rounding order.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -48,10 +49,15 @@ class Linear(nn.Module):
         """See :func:`packed_for_rows`."""
         self.pack.activate(self.weight.t(), rows)  # (in,out) -> (out,in), MKL's layout
 
+    def train(self, mode: bool = True) -> "Linear":
+        if mode:
+            self.pack.clear()  # training changes the weight: free the packs' memory now
+        return super().train(mode)
+
     def forward(self, x: Tensor) -> Tensor:
         rows = x.reshape(-1, self.in_features)  # (...,in) -> (M,in)
         if self.pack.active:
-            out = self.pack.matmul(rows, self.weight.t(), self.bias)
+            out = self.pack.matmul(rows, self.bias)
         else:
             out = rows @ self.weight if self.bias is None else torch.addmm(self.bias, rows, self.weight)  # (M,out)
         return out.view(*x.shape[:-1], self.out_features)
@@ -61,41 +67,53 @@ class Linear(nn.Module):
 
 
 class WeightPack:
-    """An MKL-packed copy of one weight (out,in) for products with exactly ``rows`` rows, kept
-    between searches and rebuilt when the weight may have changed: a different version counter
-    (in-place autograd ops, ``load_state_dict``), storage, or sum of a strided sample of its
-    elements (fused optimizers update in place without bumping the version, but move every
-    element). Held as a plain attribute, so ``state_dict`` and ``.to()`` never see it."""
+    """MKL-packed copies of one weight (out,in), each for products with exactly ``rows`` rows.
+
+    Packs are made from a contiguous (out,in) copy of the weight, kept while the weight is
+    unchanged: packing a base decoder from it takes 22-46 ms, against 80-200 ms from the transposed
+    view of a :class:`Linear` weight (which would have to be copied every time). The ``KEEP`` most
+    recently used packs are kept. A pack and the copy are rebuilt when the weight may have changed:
+    a different version counter (in-place autograd ops, ``load_state_dict``), storage, or sum of a
+    strided sample of its elements (fused optimizers update in place without bumping the version,
+    but move every element). Memory: the copy (none for a contiguous weight) and each pack are as
+    large as the weight; all are dropped when the module returns to training mode. Held as a
+    plain attribute, so ``state_dict`` and ``.to()`` never see it."""
 
     SAMPLE = 1021  # the probe reads one element in SAMPLE: ~0.1% of the weight's cache lines
+    KEEP = 2  # packs kept: a search alternating greedy and beam keeps both
 
     def __init__(self) -> None:
+        self.source: tuple[tuple, Tensor] | None = None  # (weight key, contiguous (out,in) weight)
+        self.packs: OrderedDict[int, Tensor] = OrderedDict()  # rows -> pack, least recently used first
         self.packed: Tensor | None = None
-        self.key: tuple = ()
-        self.asked = 0  # the row count of the previous request
         self.active = 0  # rows of the products to pack, 0 outside packed_for_rows
 
+    def clear(self) -> None:
+        self.source, self.packed, self.active = None, None, 0
+        self.packs.clear()
+
     def activate(self, weight: Tensor, rows: int | None) -> None:
-        """Use the pack for ``rows`` (None: stop). A pack is built only for a row count asked for
-        twice in a row: packing a base decoder costs 80-200 ms, more than one search gains unless
-        its shape repeats (fixed batches, single sentences); with varying batch sizes (a test set
-        in token-count batches) packing each batch gained nothing, so those are left alone."""
-        self.active, asked, self.asked = 0, self.asked, rows or self.asked
+        """Use the pack for ``rows`` (made if needed); None: stop."""
+        self.active, self.packed = 0, None
         if rows is None or not _can_pack(weight, rows):
             return
         stored = weight.t() if weight.t().is_contiguous() else weight  # a Linear's (in,out) storage, or (out,in)
         probe = float(stored.reshape(-1)[:: self.SAMPLE].sum())  # a view: reads only the sampled elements
-        key = (rows, weight._version, weight.data_ptr(), tuple(weight.shape), probe)
-        if key != self.key:
-            if rows != asked:
-                return
-            self.packed, self.key = torch.ops.mkl._mkl_reorder_linear_weight(weight.detach(), rows), key
-        self.active = rows
+        key = (weight._version, weight.data_ptr(), tuple(weight.shape), probe)
+        if self.source is None or self.source[0] != key:
+            self.clear()
+            self.source = (key, weight.detach().contiguous())
+        if rows not in self.packs:
+            self.packs[rows] = torch.ops.mkl._mkl_reorder_linear_weight(self.source[1], rows)
+            while len(self.packs) > self.KEEP:
+                self.packs.popitem(last=False)
+        self.packs.move_to_end(rows)
+        self.packed, self.active = self.packs[rows], rows
 
-    def matmul(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    def matmul(self, x: Tensor, bias: Tensor | None) -> Tensor:
         """x (M,in) @ weight(out,in).T + bias -> (M,out); from the pack when M is the packed row
-        count (MKL multiplies as usual otherwise)."""
-        return torch.ops.mkl._mkl_linear(x, self.packed, weight, bias, self.active)
+        count (MKL multiplies by the contiguous copy otherwise)."""
+        return torch.ops.mkl._mkl_linear(x, self.packed, self.source[1], bias, self.active)
 
 
 def _can_pack(weight: Tensor, rows: int) -> bool:

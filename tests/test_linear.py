@@ -40,20 +40,22 @@ def test_packed_products_equal_addmm_and_apply_only_to_their_row_count():
     torch.manual_seed(0)
     layer = Linear(16, 24).eval()
     x4, x3 = torch.randn(2, 2, 16), torch.randn(3, 16)
-    with torch.no_grad(), packed_for_rows(layer, 4):  # a row count asked for once: not worth packing
-        assert layer.pack.active == 0
-    torch.testing.assert_close(use_packed(layer, 4, x4), x4 @ layer.weight + layer.bias)  # asked twice: packed
+    torch.testing.assert_close(use_packed(layer, 4, x4), x4 @ layer.weight + layer.bias)
     with torch.no_grad(), packed_for_rows(layer, 4):
         torch.testing.assert_close(layer(x3), x3 @ layer.weight + layer.bias)  # other row counts: plain product
     assert layer.pack.active == 0
-    with torch.no_grad(), packed_for_rows(layer, 8):  # a new row count, once
+    use_packed(layer, 8, torch.randn(8, 16))
+    assert list(layer.pack.packs) == [4, 8]  # both kept (a benchmark alternates greedy and beam)
+    use_packed(layer, 4, x4)
+    use_packed(layer, 12, torch.randn(12, 16))
+    assert list(layer.pack.packs) == [4, 12]  # the least recently used went
+    with torch.no_grad(), packed_for_rows(layer, 1):  # one row: GEMV, nothing to pack
         assert layer.pack.active == 0
-    for rows in (1, 1):  # one row: GEMV, nothing to pack
-        with torch.no_grad(), packed_for_rows(layer, rows):
-            assert layer.pack.active == 0
     with packed_for_rows(layer, 4):  # gradients on: never packed
         assert layer.pack.active == 0
-    with torch.no_grad(), packed_for_rows(layer.train(), 4):
+    layer.train()
+    assert not layer.pack.packs and layer.pack.source is None  # memory freed for training
+    with torch.no_grad(), packed_for_rows(layer, 4):
         assert layer.pack.active == 0
 
 
@@ -64,8 +66,6 @@ def test_a_pack_is_rebuilt_after_the_weights_change(change):
     torch.manual_seed(0)
     layer = Linear(16, 24).eval()
     x = torch.randn(4, 16)
-    with torch.no_grad(), packed_for_rows(layer, 4):
-        pass
     before = use_packed(layer, 4, x)
     if change == "fused_adamw":
         opt = torch.optim.AdamW(layer.parameters(), lr=0.1, fused=True)

@@ -117,11 +117,16 @@ class TransformerDecoder(Decoder):
         """The output projection's pack, see :func:`seqattn.linear.packed_for_rows`."""
         self.out_pack.activate(self._out_weight(), rows)
 
+    def train(self, mode: bool = True) -> "TransformerDecoder":
+        if mode:
+            self.out_pack.clear()
+        return super().train(mode)
+
     def output(self, hidden: Tensor) -> Tensor:
         weight = self._out_weight()
         if self.out_pack.active:
             rows = hidden.reshape(-1, hidden.size(-1))  # (...,D) -> (M,D)
-            return self.out_pack.matmul(rows, weight, None).view(*hidden.shape[:-1], -1)  # (M,V) -> (...,V)
+            return self.out_pack.matmul(rows, None).view(*hidden.shape[:-1], -1)  # (M,V) -> (...,V)
         return hidden @ weight.t()  # (...,D) @ (D,V) -> (...,V)
 
     def init_state(self, memory: Tensor, memory_mask: Tensor, beam: int = 1) -> dict:
