@@ -10,14 +10,16 @@ optimizer step (fused optimizers update parameters in place without bumping thei
 Initialisation matches ``nn.Linear``'s distribution.
 
 Decoding multiplies the same weights by a few rows at every step, and MKL re-packs the weight
-inside every such GEMM. :func:`packed_for_rows` (search uses it) packs each weight once, for one
-row count, with MKL's packed-GEMM API (what TorchInductor's CPU "freezing" uses), and reuses the
-pack across calls while the weight is unchanged; a pack takes as much memory as its weight. The
-37 products of a Transformer base decoder step (103 MB of fp32 weights, 2 cores) took 3.8 ms
-instead of 5.8 ms at 4 rows, 8.9 instead of 10.3 at 32, 22.1 instead of 24.6 at 128; whole
-searches (base, 25 steps, A/B in one process): greedy at batch 32 519 ms against 586, beam 4 at
-batch 32 1,139 against 1,235, at batch 1 241 against 288. One row gains nothing (GEMV does not
-pack) and is left alone. Products equal ``addmm``'s up to rounding order.
+inside every such GEMM. :func:`packed_for_rows` (search uses it) multiplies through MKL's
+packed-GEMM API instead (what TorchInductor's CPU "freezing" uses): each weight is packed for the
+search's row count, from a contiguous copy kept while the weight is unchanged (see
+:class:`WeightPack`). The 37 products of a Transformer base decoder step (103 MB of fp32
+weights, 2 cores) took 3.8 ms instead of 5.8 ms at 4 rows, 8.9 instead of 10.3 at 32, 22.1
+instead of 24.6 at 128. Whole searches (base, 25 steps, A/B in one process, packing included):
+greedy at batch 32 525 ms against 584, beam 4 at batch 32 1,103 against 1,211, at batch 1 242
+against 294; twelve batches of 8-48 sentences, a fresh pack each: beam 4 13.6 s against 14.3,
+greedy 6.6 against 7.1. One row gains nothing (GEMV does not pack) and is left alone. Products
+equal ``addmm``'s up to rounding order.
 """
 
 from __future__ import annotations
