@@ -15,7 +15,7 @@ packed-GEMM API instead (what TorchInductor's CPU "freezing" uses): each weight 
 search's row count, from a contiguous copy kept while the weight is unchanged (see
 :class:`WeightPack`). The 37 products of a Transformer base decoder step (103 MB of fp32
 weights, 2 cores) took 3.8 ms instead of 5.8 ms at 4 rows, 8.9 instead of 10.3 at 32, 22.1
-instead of 24.6 at 128. Whole searches (base, 25 steps, A/B in one process, packing included):
+instead of 24.6 at 128. Whole searches (base, 25 steps, A/B in one process, packs built in warm-up):
 greedy at batch 32 525 ms against 584, beam 4 at batch 32 1,103 against 1,211, at batch 1 242
 against 294; twelve batches of 8-48 sentences, a fresh pack each: beam 4 13.6 s against 14.3,
 greedy 6.6 against 7.1. One row gains nothing (GEMV does not pack) and is left alone. Products
