@@ -123,11 +123,10 @@ class TransformerDecoder(Decoder):
         return super().train(mode)
 
     def output(self, hidden: Tensor) -> Tensor:
-        weight = self._out_weight()
         if self.out_pack.active:
             rows = hidden.reshape(-1, hidden.size(-1))  # (...,D) -> (M,D)
             return self.out_pack.matmul(rows, None).view(*hidden.shape[:-1], -1)  # (M,V) -> (...,V)
-        return hidden @ weight.t()  # (...,D) @ (D,V) -> (...,V)
+        return hidden @ self._out_weight().t()  # (...,D) @ (D,V) -> (...,V)
 
     def init_state(self, memory: Tensor, memory_mask: Tensor, beam: int = 1) -> dict:
         cross = [layer.cross_attn.memory_kv(memory) for layer in self.layers]  # once per source

@@ -91,8 +91,9 @@ def reorder_kv(cache: dict, index: Tensor) -> dict:
     if t == 0:
         return {}
     cap, n, h, dh = cache["k"].shape
+    steps = torch.arange(t, device=index.device)[:, None] * n  # (t,1): first flat row of each position
     if index.numel() != n:
-        rows = (torch.arange(t, device=index.device)[:, None] * n + index[None, :]).view(-1)  # (t*N',) into (t*N)
+        rows = (steps + index[None, :]).view(-1)  # (t*N',) into (t*N)
         out: dict = {"len": t}
         for name in ("k", "v"):
             out[name] = cache[name].new_empty(cap, index.numel(), h, dh)
@@ -100,7 +101,6 @@ def reorder_kv(cache: dict, index: Tensor) -> dict:
         return out
     moved = (index != torch.arange(n, device=index.device)).nonzero().squeeze(1)  # (M,) rows to overwrite
     if moved.numel():
-        steps = torch.arange(t, device=index.device)[:, None] * n  # (t,1)
         src, dst = (steps + index[moved][None, :]).view(-1), (steps + moved[None, :]).view(-1)  # (t*M,)
         for name in ("k", "v"):
             flat = cache[name][:t].view(t * n, h * dh)
