@@ -114,7 +114,11 @@ def alternate(fns: dict, args_fn, warmup: int, steps: int, device) -> dict:
     return times
 
 
-def matmul_probe(device, dtype, n: int = 2048, reps: int = 10) -> float:
+def matmul_probe(device, dtype, n: int | None = None, reps: int = 10) -> float:
+    """FLOP/s of an n x n matmul. On this 2-core CPU n = 2048 is on the plateau (1,024: ~320 GFLOP/s,
+    2,048 to 4,096: 350-370); a GPU needs n = 8,192 to approach its peak (a 2,048 product lasts tens
+    of microseconds there, so the probe would time launches and understate the peak, overstating MFU)."""
+    n = n or (8192 if device.type == "cuda" else 2048)
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(3):
         a @ b
@@ -237,7 +241,8 @@ def main() -> int:
     vocab = 8000
     gpu = device.type == "cuda"
     warm, steps = (2, 6) if args.quick else (5, 20)
-    train_b, train_len = (256, 32) if gpu else (64, 24)
+    # a GPU batch as large as GPU training uses (32k tokens, as the scaling runs); a GPU is idle on 8k
+    train_b, train_len = (512, 64) if gpu else (64, 24)
     result = {"commit": commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), "dtype": args.dtype,
               "device": str(device), "quick": args.quick, "training": {}, "decoding": {}, "scaling": {}}
     import transformers
