@@ -120,6 +120,7 @@ class WeightPack:
 
 def _can_pack(weight: Tensor, rows: int) -> bool:
     return (rows > 1 and weight.device.type == "cpu" and weight.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")  # autocast runs the products in bf16, not from fp32 packs
             and not torch.is_grad_enabled() and not weight.is_inference()  # no version counter to watch
             and torch.backends.mkl.is_available()
             and hasattr(torch.ops.mkl, "_mkl_linear"))
@@ -129,7 +130,7 @@ def _can_pack(weight: Tensor, rows: int) -> bool:
 def packed_for_rows(module: nn.Module, rows: int) -> Iterator[None]:
     """Inference: within the block, products of exactly ``rows`` rows with the weights of every
     submodule that has ``set_packing`` (:class:`Linear`, a tied output projection) run as MKL
-    packed GEMMs. A no-op where packing does not apply (GPU, non-fp32, gradients on, one row)."""
+    packed GEMMs. A no-op where packing does not apply (GPU, non-fp32, autocast, gradients on, one row)."""
     targets = [m for m in module.modules() if hasattr(m, "set_packing") and not m.training]
     for m in targets:
         m.set_packing(rows)

@@ -53,6 +53,9 @@ def test_packed_products_equal_addmm_and_apply_only_to_their_row_count():
         assert layer.pack.active == 0
     with packed_for_rows(layer, 4):  # gradients on: never packed
         assert layer.pack.active == 0
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), packed_for_rows(layer, 4):
+        assert layer.pack.active == 0  # autocast: bf16 products, as without packing
+        assert layer(layer(torch.randn(4, 16))[:, :16]).dtype == torch.bfloat16  # a bf16 input works too
     layer.train()
     assert not layer.pack.packs and layer.pack.source is None  # memory freed for training
     with torch.no_grad(), packed_for_rows(layer, 4):
