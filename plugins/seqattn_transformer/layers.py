@@ -31,9 +31,11 @@ class MultiHeadAttention(nn.Module):
         self.scorer = scorer.build(self.head_dim, self.head_dim)
 
     def _heads(self, x: Tensor, parts: int) -> tuple[Tensor, ...]:
+        """Views, no copy. Unbinding before transposing lets backward stack the parts' gradients
+        straight into the (B,N,P*D) layout (permuting first cost one more copy of it per layer)."""
         b, n, _ = x.shape
-        x = x.view(b, n, parts, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (B,N,P*D) -> (P,B,H,N,Dh)
-        return x.unbind(0)
+        x = x.view(b, n, parts, self.heads, self.head_dim)  # (B,N,P*D) -> (B,N,P,H,Dh)
+        return tuple(part.transpose(1, 2) for part in x.unbind(2))  # P x (B,H,N,Dh)
 
     def _merge(self, context: Tensor) -> Tensor:
         b, _, n, _ = context.shape
