@@ -241,7 +241,7 @@ def main() -> int:
     vocab = 8000
     gpu = device.type == "cuda"
     warm, steps = (2, 6) if args.quick else (5, 20)
-    # a GPU batch as large as GPU training uses (32k tokens, as the scaling runs); a GPU is idle on 8k
+    # on a GPU, a per-GPU batch of usual size (32k tokens, as the scaling runs): small batches leave it waiting on launches
     train_b, train_len = (512, 64) if gpu else (64, 24)
     result = {"commit": commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), "dtype": args.dtype,
               "device": str(device), "quick": args.quick, "training": {}, "decoding": {}, "scaling": {}}
