@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from seqattn import linear
 from seqattn.linear import Linear, packed_for_rows
 
 
@@ -24,8 +25,17 @@ def test_linear_stores_in_out_and_matches_nn_linear_with_gradients():
     assert torch.allclose(no_bias(x[0]), x[0] @ no_bias.weight)
 
 
-mkl_only = pytest.mark.skipif(not (torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")),
-                              reason="MKL packed GEMM is not in this torch build")
+BACKENDS = [name for name, ok in (
+    ("mkl", torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")),
+    ("onednn", torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")),
+) if ok]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    """Each packed-GEMM backend this torch build has, whichever this CPU would pick."""
+    monkeypatch.setattr(linear, "BACKEND", request.param)
+    return request.param
 
 
 def use_packed(layer: Linear, rows: int, x: Tensor) -> Tensor:
@@ -35,22 +45,23 @@ def use_packed(layer: Linear, rows: int, x: Tensor) -> Tensor:
         return layer(x)
 
 
-@mkl_only
-def test_packed_products_equal_addmm_and_apply_only_to_their_row_count():
+def test_packed_products_equal_addmm_and_packs_are_kept_per_row_count(backend):
     torch.manual_seed(0)
     layer = Linear(16, 24).eval()
     x4, x3 = torch.randn(2, 2, 16), torch.randn(3, 16)
     torch.testing.assert_close(use_packed(layer, 4, x4), x4 @ layer.weight + layer.bias)
     with torch.no_grad(), packed_for_rows(layer, 4):
-        torch.testing.assert_close(layer(x3), x3 @ layer.weight + layer.bias)  # other row counts: plain product
+        torch.testing.assert_close(layer(x3), x3 @ layer.weight + layer.bias)  # another row count works too
     assert layer.pack.active == 0
     use_packed(layer, 8, torch.randn(8, 16))
     assert list(layer.pack.packs) == [4, 8]  # both kept (a benchmark alternates greedy and beam)
     use_packed(layer, 4, x4)
     use_packed(layer, 12, torch.randn(12, 16))
     assert list(layer.pack.packs) == [4, 12]  # the least recently used went
-    with torch.no_grad(), packed_for_rows(layer, 1):  # one row: GEMV, nothing to pack
-        assert layer.pack.active == 0
+    with torch.no_grad(), packed_for_rows(layer, 1):  # one row: a GEMV for MKL, nothing to pack
+        assert layer.pack.active == (1 if backend == "onednn" else 0)
+        x1 = torch.randn(1, 16)
+        torch.testing.assert_close(layer(x1), x1 @ layer.weight + layer.bias)
     with packed_for_rows(layer, 4):  # gradients on: never packed
         assert layer.pack.active == 0
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), packed_for_rows(layer, 4):
@@ -62,9 +73,20 @@ def test_packed_products_equal_addmm_and_apply_only_to_their_row_count():
         assert layer.pack.active == 0
 
 
-@mkl_only
+def test_the_backend_follows_the_cpu_vendor(monkeypatch):
+    """MKL's packed GEMM where it was measured fastest (Intel), oneDNN's elsewhere (AMD)."""
+    if len(BACKENDS) < 2:
+        pytest.skip("this torch build lacks MKL or oneDNN")
+    monkeypatch.setattr(linear, "_cpu_vendor", lambda: "GenuineIntel")
+    assert linear._backend() == "mkl"
+    for vendor in ("AuthenticAMD", ""):
+        monkeypatch.setattr(linear, "_cpu_vendor", lambda v=vendor: v)
+        assert linear._backend() == "onednn"
+    assert linear.BACKEND in BACKENDS  # this machine's own choice is one this build has
+
+
 @pytest.mark.parametrize("change", ["fused_adamw", "load_state_dict"])
-def test_a_pack_is_rebuilt_after_the_weights_change(change):
+def test_a_pack_is_rebuilt_after_the_weights_change(change, backend):
     """Fused optimizers update in place without bumping the version counter: the probe sees it."""
     torch.manual_seed(0)
     layer = Linear(16, 24).eval()
