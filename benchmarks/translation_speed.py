@@ -15,7 +15,8 @@ FLOPs per training step (documented, as nanoGPT/PaLM count them): 6 x (encoder p
 source tokens + decoder parameters x target tokens) for the weight matmuls (embeddings excluded,
 the tied output projection included as 6 x D x V per target token), plus attention scores and
 weighted sums, 12 x D x (keys attended) per token per attention layer (forward + backward).
-MFU is that count per second over a large fp32/bf16 matmul's FLOP/s measured in the same run.
+MFU is that count per second over a large fp32/bf16 matmul's FLOP/s, timed alternately with the
+training steps in the same run (median).
 
 Writes benchmarks/results/translation_speed-<device>.json; the last line printed is a JSON
 summary.
@@ -114,20 +115,22 @@ def alternate(fns: dict, args_fn, warmup: int, steps: int, device) -> dict:
     return times
 
 
-def matmul_probe(device, dtype, n: int | None = None, reps: int = 10) -> float:
-    """FLOP/s of an n x n matmul. On this 2-core CPU n = 2048 is on the plateau (1,024: ~320 GFLOP/s,
-    2,048 to 4,096: 350-370); a GPU needs n = 8,192 to approach its peak (a 2,048 product lasts tens
-    of microseconds there, so the probe would time launches and understate the peak, overstating MFU)."""
-    n = n or (8192 if device.type == "cuda" else 2048)
+def matmul_probe(device, dtype, n: int | None = None, reps: int | None = None):
+    """A step that runs ``reps`` n x n matmuls, and its FLOPs; timed alternately with the training
+    steps, so MFU divides by the peak measured at the same moments. (On a shared 2-core VM the same
+    product ran at 90 to 169 GFLOP/s a few seconds apart: one probe before or after the steps can
+    put MFU anywhere, even above 100%.) On the CPU n = 2048 is on the plateau (Intel Xeon: 1,024
+    ~320 GFLOP/s, 2,048 to 4,096 350-370); a GPU needs n = 8,192 to approach its peak (a 2,048
+    product lasts tens of microseconds there, so the probe would time launches and understate the
+    peak, overstating MFU)."""
+    gpu = device.type == "cuda"
+    n, reps = n or (8192 if gpu else 2048), reps or (20 if gpu else 3)
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    sync(device)
-    return 2 * n**3 * reps / (time.perf_counter() - t0)
+
+    def step(*_batch):
+        for _ in range(reps):
+            a @ b
+    return step, 2.0 * n**3 * reps
 
 
 def train_flops(size: dict, vocab: int, b: int, s: int, t: int) -> float:
@@ -149,9 +152,10 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
     fns = {k: train_step_fn(m.train(), k, torch.optim.AdamW(m.parameters(), lr=1e-4, fused=True), autocast)
            for k, m in models.items()}
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
+    fns["probe"], probe_flops = matmul_probe(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
     times = alternate(fns, lambda i: batch(b, s, t, vocab, i, device), warmup, steps, device)
     med = {k: statistics.median(v) for k, v in times.items()}
-    peak = matmul_probe(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
+    peak = probe_flops / med.pop("probe")
     flops = train_flops(size, vocab, b, s, t)
     out = {"params": params, "batch": [b, s, t], "median_step_s": med, "peak_matmul_flops": peak, "step_flops": flops}
     for k in models:
