@@ -32,6 +32,7 @@ one row. So the pack's backend follows the CPU vendor, each the faster where mea
 from __future__ import annotations
 
 import math
+import platform
 import re
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -140,10 +141,11 @@ def _cpu_vendor() -> str:
 
 
 def _backend() -> str:
-    """MKL's packed GEMM on Intel CPUs (measured fastest there), oneDNN's elsewhere; "" if this
-    torch build has neither."""
+    """MKL's packed GEMM on Intel CPUs (measured fastest there), oneDNN's on other x86-64 CPUs
+    (measured on AMD; ARM builds, never measured, are left unpacked); "" if neither applies."""
     mkl = torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
-    onednn = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    onednn = (platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available()
+              and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
     if mkl and (_cpu_vendor() == "GenuineIntel" or not onednn):
         return "mkl"
     return "onednn" if onednn else ""
