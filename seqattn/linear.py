@@ -81,21 +81,22 @@ class WeightPack:
     """Packed copies (MKL or oneDNN, see :data:`BACKEND`) of one weight (out,in), each made for
     products with ``rows`` rows.
 
-    Packs are made from a contiguous (out,in) copy of the weight, kept while the weight is
+    MKL packs are made from a contiguous (out,in) copy of the weight, kept while the weight is
     unchanged: packing a base decoder from it takes 22-46 ms, against 80-200 ms from the transposed
-    view of a :class:`Linear` weight (which would have to be copied every time). The ``KEEP`` most
-    recently used packs are kept. A pack and the copy are rebuilt when the weight may have changed:
-    a different version counter (in-place autograd ops, ``load_state_dict``), storage, or sum of a
-    strided sample of its elements (fused optimizers update in place without bumping the version,
-    but move every element). Memory: the copy (none for a contiguous weight) and each pack are as
-    large as the weight; all are dropped when the module returns to training mode. Held as a
-    plain attribute, so ``state_dict`` and ``.to()`` never see it."""
+    view of a :class:`Linear` weight (which would have to be copied every time). oneDNN packs read
+    the view directly and keep no copy. The ``KEEP`` most recently used packs are kept. A pack and
+    the copy are rebuilt when the weight may have changed: a different version counter (in-place
+    autograd ops, ``load_state_dict``), storage, or sum of a strided sample of its elements (fused
+    optimizers update in place without bumping the version, but move every element). Memory: the
+    MKL copy (none for a contiguous weight) and each pack are as large as the weight; all are
+    dropped when the module returns to training mode. Held as a plain attribute, so
+    ``state_dict`` and ``.to()`` never see it."""
 
     SAMPLE = 1021  # the probe reads one element in SAMPLE: ~0.1% of the weight's cache lines
     KEEP = 2  # packs kept: a search alternating greedy and beam keeps both
 
     def __init__(self) -> None:
-        self.source: tuple[tuple, Tensor] | None = None  # (weight key, contiguous (out,in) weight)
+        self.source: tuple[tuple, Tensor | None] | None = None  # (weight key, contiguous (out,in) copy for MKL)
         self.packs: OrderedDict[int, Tensor] = OrderedDict()  # rows -> pack, least recently used first
         self.packed: Tensor | None = None
         self.active = 0  # rows of the products to pack, 0 outside packed_for_rows
@@ -114,13 +115,14 @@ class WeightPack:
         key = (weight._version, weight.data_ptr(), tuple(weight.shape), probe)
         if self.source is None or self.source[0] != key:
             self.clear()
-            self.source = (key, weight.detach().contiguous())
-        if rows not in self.packs:
-            self.packs[rows] = _make_pack(self.source[1], rows)
+            self.source = (key, weight.detach().contiguous() if BACKEND == "mkl" else None)  # oneDNN needs no copy
+        made_for = _pack_rows(rows)
+        if made_for not in self.packs:
+            self.packs[made_for] = _make_pack(weight.detach() if self.source[1] is None else self.source[1], made_for)
             while len(self.packs) > self.KEEP:
                 self.packs.popitem(last=False)
-        self.packs.move_to_end(rows)
-        self.packed, self.active = self.packs[rows], rows
+        self.packs.move_to_end(made_for)
+        self.packed, self.active = self.packs[made_for], rows
 
     def matmul(self, x: Tensor, bias: Tensor | None) -> Tensor:
         """x (M,in) @ weight(out,in).T + bias -> (M,out); an MKL pack serves only M == its row
@@ -152,6 +154,15 @@ def _backend() -> str:
 
 
 BACKEND = _backend()  # "mkl", "onednn" or "" (no packing)
+
+
+ONEDNN_PACK_ROWS = 64  # oneDNN packs are made for this many rows and serve every row count
+
+
+def _pack_rows(rows: int) -> int:
+    """The row count a pack for ``rows``-row products is made for: its own for MKL, whose packs
+    serve no other; one for all with oneDNN, so varying batch sizes pack each weight once."""
+    return ONEDNN_PACK_ROWS if BACKEND == "onednn" else rows
 
 
 def _make_pack(weight: Tensor, rows: int) -> Tensor:
