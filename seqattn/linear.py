@@ -142,12 +142,20 @@ def _cpu_vendor() -> str:
     return found.group(1) if found else ""
 
 
-def _backend() -> str:
-    """MKL's packed GEMM on Intel CPUs (measured fastest there), oneDNN's on other x86-64 CPUs
-    (measured on AMD; ARM builds, never measured, are left unpacked); "" if neither applies."""
+def usable_backends() -> list[str]:
+    """The packed-GEMM backends this torch build offers here: "mkl", "onednn" (x86-64 only: ARM
+    builds were never measured)."""
     mkl = torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
     onednn = (platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available()
               and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+    return [name for name, ok in (("mkl", mkl), ("onednn", onednn)) if ok]
+
+
+def _backend() -> str:
+    """MKL's packed GEMM on Intel CPUs (measured fastest there), oneDNN's on other x86-64 CPUs
+    (measured on AMD); "" if neither is usable."""
+    usable = usable_backends()
+    mkl, onednn = "mkl" in usable, "onednn" in usable
     if mkl and (_cpu_vendor() == "GenuineIntel" or not onednn):
         return "mkl"
     return "onednn" if onednn else ""

@@ -1,5 +1,3 @@
-import platform
-
 import pytest
 import torch
 from torch import Tensor
@@ -27,11 +25,7 @@ def test_linear_stores_in_out_and_matches_nn_linear_with_gradients():
     assert torch.allclose(no_bias(x[0]), x[0] @ no_bias.weight)
 
 
-BACKENDS = [name for name, ok in (
-    ("mkl", torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")),
-    ("onednn", platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available()
-     and hasattr(torch.ops.mkldnn, "_linear_pointwise")),
-) if ok]
+BACKENDS = linear.usable_backends()
 
 
 @pytest.fixture(params=BACKENDS)
