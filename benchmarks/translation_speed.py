@@ -1,7 +1,11 @@
 """Training and decoding speed of seqattn against Hugging Face transformers (MarianMT), on
 identical architectures and identical batches.
 
-    python benchmarks/translation_speed.py [--quick] [--dtype fp32|bf16]
+    python benchmarks/translation_speed.py [--quick] [--dtype fp32|bf16] [--compile]
+
+``--compile`` runs both models' training steps through ``torch.compile`` (default inductor mode, the
+forward and backward compiled; the optimizer step stays the fused eager kernel) and skips decoding
+and the length scaling, which the eager run measures. Results go to ``...-compile.json``.
 
 Protocol: both models are built from configs (no download) with the same architecture (post-norm
 Transformer, ReLU, sinusoidal positions, tied and shared embeddings, dropout 0.1), trained with
@@ -142,10 +146,13 @@ def train_flops(size: dict, vocab: int, b: int, s: int, t: int) -> float:
     return float(weights + attention)
 
 
-def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: int, steps: int, device, dtype) -> dict:
+def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: int, steps: int, device, dtype,
+                   compiled: bool = False) -> dict:
     size = SIZES[size_name]
     torch.manual_seed(0)
     models = {"seqattn": build_seqattn(size, vocab, 1100).to(device), "hf": build_hf(size, vocab, 1100).to(device)}
+    if compiled:  # as HF Trainer's torch_compile=True does: the module, not the optimizer step
+        models = {k: torch.compile(m) for k, m in models.items()}
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if dtype == "bf16" else \
         (lambda: torch.autocast(device.type, enabled=False))
     # fused AdamW in both, as both trainers build it (HF Trainer's default optim is adamw_torch_fused)
@@ -235,6 +242,7 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="small step counts, under 3 minutes on 2 CPU cores")
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--compile", action="store_true", help="training through torch.compile; no decoding or scaling")
     p.add_argument("--scaling-child", nargs=6, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.scaling_child:
@@ -248,32 +256,35 @@ def main() -> int:
     # on a GPU, a per-GPU batch of usual size (32k tokens, as the scaling runs): small batches leave it waiting on launches
     train_b, train_len = (512, 64) if gpu else (64, 24)
     result = {"commit": commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), "dtype": args.dtype,
-              "device": str(device), "quick": args.quick, "training": {}, "decoding": {}, "scaling": {}}
+              "device": str(device), "quick": args.quick, "compile": args.compile, "training": {}, "decoding": {},
+              "scaling": {}}
     import transformers
 
     result["machine"]["transformers"] = transformers.__version__
     for size in ("small", "base"):
-        r = bench_training(size, vocab, train_b, train_len, train_len, warm, steps, device, args.dtype)
+        r = bench_training(size, vocab, train_b, train_len, train_len, warm, steps, device, args.dtype, args.compile)
         result["training"][size] = r
         print(f"train {size}: seqattn {r['seqattn_tokens_per_s']:.0f} tok/s (MFU {r['seqattn_mfu']:.1%}), "
               f"hf {r['hf_tokens_per_s']:.0f} tok/s (MFU {r['hf_mfu']:.1%}), x{r['speedup_vs_hf']:.2f}", flush=True)
     dec_size = "small" if args.quick else "base"
-    for b in (32, 1):
+    for b in () if args.compile else (32, 1):
         r = bench_decoding(dec_size, vocab, b, 20, 25, 2 if args.quick else 5, device, args.dtype)
         result["decoding"][f"{dec_size}_batch{b}"] = r
         print(f"decode {dec_size} batch {b}: greedy x{r['greedy_speedup_vs_hf']:.2f}, beam4 x{r['beam4_speedup_vs_hf']:.2f}"
               f" ({ {k: round(v) for k, v in r.items() if k.endswith('tokens_per_s')} })", flush=True)
-    lengths = [64, 256] if args.quick else [64, 128, 256, 512, 1024]
+    lengths = [] if args.compile else [64, 256] if args.quick else [64, 128, 256, 512, 1024]
     result["scaling"]["base"] = bench_scaling("base", vocab, lengths, 4096 if not gpu else 32768, device, args.dtype)
+    decoded = result["decoding"].values()
     summary = {
         "train_speedup_vs_hf": round(min(result["training"][s]["speedup_vs_hf"] for s in SIZES), 3),
-        "decode_beam4_speedup_vs_hf": round(min(r["beam4_speedup_vs_hf"] for r in result["decoding"].values()), 3),
-        "decode_greedy_speedup_vs_hf": round(min(r["greedy_speedup_vs_hf"] for r in result["decoding"].values()), 3),
+        "decode_beam4_speedup_vs_hf": round(min(r["beam4_speedup_vs_hf"] for r in decoded), 3) if decoded else None,
+        "decode_greedy_speedup_vs_hf": round(min(r["greedy_speedup_vs_hf"] for r in decoded), 3) if decoded else None,
         "mfu": round(result["training"]["base"]["seqattn_mfu"], 4),
         "hf_mfu": round(result["training"]["base"]["hf_mfu"], 4),
     }
     result["summary"] = summary
     name = f"translation_speed-{'gpu' if gpu else 'cpu'}{'-quick' if args.quick else ''}{'-bf16' if args.dtype == 'bf16' else ''}"
+    name += "-compile" if args.compile else ""
     out = ROOT / "benchmarks" / "results" / f"{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(summary))
