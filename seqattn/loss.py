@@ -7,9 +7,17 @@ target scatter and an add of the two terms' gradients: four passes over (N,V). H
 keeps only the logits and ``lse`` and the backward is ``softmax - (1 - eps) onehot - eps / V`` in
 place. With 1,536 target tokens and 8,000 types the loss went from 51 ms to ~20 ms per training
 step on this project's 2-core CPU.
+
+On a GPU the same function runs through ``torch.compile``: each eager op above is a full pass over
+(N,V) in device memory, and the compiled forward and backward are one or two. With 32,768 tokens,
+8,000 types and bf16 logits on an H100, forward+backward took 7.2 ms eager, 2.0 ms compiled (and
+5.2 ms for ``F.cross_entropy`` on the upcast logits); values and gradients matched
+(``benchmarks/gpu_kernels.py``). On the CPU compiling gave no speed-up, and it needs a C++ compiler.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import Tensor
@@ -36,9 +44,20 @@ class _SmoothedNLL(torch.autograd.Function):
         return g.mul_(grad), None, None
 
 
-def smoothed_cross_entropy(logits: Tensor, target: Tensor, eps: float) -> Tensor:
-    """Summed label-smoothed cross-entropy of ``logits`` (N,V) against ``target`` (N,), computed
-    in at least fp32."""
+def _eager(logits: Tensor, target: Tensor, eps: float) -> Tensor:
     if logits.dtype not in (torch.float32, torch.float64):
         logits = logits.float()
     return _SmoothedNLL.apply(logits, target, eps)
+
+
+@functools.cache
+def _compiled():
+    return torch.compile(_eager, dynamic=True)  # N changes with every token-count batch
+
+
+def smoothed_cross_entropy(logits: Tensor, target: Tensor, eps: float) -> Tensor:
+    """Summed label-smoothed cross-entropy of ``logits`` (N,V) against ``target`` (N,), computed
+    in at least fp32; compiled on CUDA devices."""
+    if logits.device.type == "cuda" and not torch.compiler.is_compiling():
+        return _compiled()(logits, target, eps)
+    return _eager(logits, target, eps)
