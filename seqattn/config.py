@@ -32,6 +32,7 @@ class TrainConfig:
     warmup_steps: int = 4000
     clip_norm: float | None = 1.0
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    compile: str | None = None  # a torch.compile backend for the training forward/backward, e.g. "inductor"
     threads: int | None = None  # torch intra-op threads on the CPU; None leaves torch's default
     log_every: int = 100
     log_with: list[str] = field(default_factory=list)  # accelerate trackers: tensorboard, wandb, ...
@@ -57,6 +58,13 @@ class TrainConfig:
             raise SeqattnError(f"{path}.betas: expected a list of two numbers, got {self.betas}")
         if self.final_model == "average" and self.average_last < 2:
             raise SeqattnError(f"{path}.average_last: final_model 'average' needs average_last >= 2")
+        if self.compile is not None:
+            import torch
+
+            known = torch.compiler.list_backends(exclude_tags=())
+            if self.compile not in known:
+                raise SeqattnError(f"{path}.compile: unknown torch.compile backend {self.compile!r}; known: "
+                                   f"{', '.join(sorted(known))}")
         if self.average_last > self.keep_last:
             raise SeqattnError(f"{path}.average_last: cannot exceed keep_last ({self.keep_last})")
 

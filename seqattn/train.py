@@ -77,7 +77,9 @@ class Trainer:
         # 97 ms per-tensor and 136 ms foreach
         optimizer = opt_cls(model.parameters(), lr=self.cfg.lr, betas=tuple(self.cfg.betas), eps=self.cfg.eps,
                             weight_decay=self.cfg.weight_decay, fused=True)
-        self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.wrapped, self.optimizer = self.acc.prepare(model, optimizer)  # the module (DDP-wrapped if distributed)
+        # the training forward/backward, compiled if asked (evaluation and search use the plain module)
+        self.model = torch.compile(self.wrapped, backend=self.cfg.compile) if self.cfg.compile else self.wrapped
         self.state = State()
         self._batches: tuple[int, list] | None = None  # (epoch, its batches)
         torch.manual_seed(hash((self.cfg.seed, self.acc.process_index)) % 2**62)  # per-process dropout stream
@@ -88,7 +90,7 @@ class Trainer:
 
     @property
     def net(self) -> torch.nn.Module:
-        return self.acc.unwrap_model(self.model)
+        return self.acc.unwrap_model(self.wrapped)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _load(self, path: Path) -> None:
@@ -163,7 +165,7 @@ class Trainer:
         self.model.train()
         step_loss = torch.zeros((), device=dev)
         for j, batch in enumerate(micro):
-            sync = contextlib.nullcontext() if j == len(micro) - 1 else self.acc.no_sync(self.model)
+            sync = contextlib.nullcontext() if j == len(micro) - 1 else self.acc.no_sync(self.wrapped)
             with sync, self.acc.autocast():
                 loss = self.task.loss(self.model, batch) * scale
             self.acc.backward(loss)

@@ -29,6 +29,7 @@ def assert_one_line_error(out, *needles):
         ("task.train={files: /nonexistent/train.jsonl}", ["task.train.files: file not found: /nonexistent/train.jsonl"]),
         ("task.valid={files: '/nonexistent/val.{lang}'}", ["task.valid.files: no file matches"]),
         ("train.betas=[0.9]", ["train.betas: expected a list of two numbers"]),
+        ("train.compile=inductorr", ["train.compile: unknown torch.compile backend 'inductorr'", "inductor"]),
         ("task.source_lang=null", ["task.source_lang: expected a string, got None"]),
         ("model.encoder.heads=3", ["model: d_model 32 is not divisible by heads 3"]),
     ],

@@ -85,3 +85,22 @@ def test_checkpoint_average(tmp_path):
     avg = ckpt.average([tmp_path / f"c{i}" for i in range(3)])
     assert torch.equal(avg["w"], torch.full((2,), 3.0))
     assert not math.isnan(float(avg["w"][0]))
+
+
+def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path):
+    """train.compile wraps the training forward/backward in torch.compile (the "eager" backend here,
+    which runs the captured graph without generating code); with dropout off it computes what eager
+    training computes, and checkpoints hold the plain module's parameter names."""
+    registry = PluginManager().registry
+    runs = {}
+    for backend in (None, "eager"):
+        data = tiny_recipe({"max_steps": 6, "eval_every": 100, "save_every": 6, "compile": backend})
+        for side in ("encoder", "decoder"):
+            data["model"][side] |= {"dropout": 0.0, "activation_dropout": 0.0}
+        trainer = Trainer(validate(data, registry), tmp_path / str(backend))
+        assert isinstance(trainer.model, torch._dynamo.eval_frame.OptimizedModule) == (backend is not None)
+        trainer.fit()
+        runs[backend] = load_file(str(tmp_path / str(backend) / "checkpoints/step_00000006/model.safetensors"))
+    assert runs["eager"].keys() == runs[None].keys()
+    for name, value in runs[None].items():
+        torch.testing.assert_close(runs["eager"][name], value, rtol=1e-4, atol=1e-5, msg=name)
