@@ -18,6 +18,7 @@ On a GPU the same function runs through ``torch.compile``: each eager op above i
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import torch
 from torch import Tensor
@@ -52,6 +53,9 @@ def _eager(logits: Tensor, target: Tensor, eps: float) -> Tensor:
 
 @functools.cache
 def _compiled():
+    """The compiled loss, or the eager one where inductor cannot generate GPU code (no Triton)."""
+    if importlib.util.find_spec("triton") is None:
+        return _eager
     return torch.compile(_eager, dynamic=True)  # N changes with every token-count batch
 
 
