@@ -79,11 +79,18 @@ def batch(b: int, s: int, t: int, vocab: int, seed: int, device):
     return [x.to(device) for x in (src, torch.ones(b, s, dtype=torch.bool), tgt[:, :-1], tgt[:, 1:])]
 
 
-def train_step_fn(model, kind: str, opt, autocast):
+def precision(device, dtype: str):
+    """A fresh context: bf16 autocast for dtype "bf16", autocast off (fp32) otherwise."""
+    if dtype == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def train_step_fn(model, kind: str, opt, device, dtype: str):
     from seqattn.loss import smoothed_cross_entropy
 
     def step(src, mask, tgt_in, tgt_out):
-        with autocast():
+        with precision(device, dtype):
             if kind == "hf":
                 logits = model(input_ids=src, attention_mask=mask.long(), decoder_input_ids=tgt_in).logits
                 logits, target = logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1)
@@ -153,10 +160,8 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
     models = {"seqattn": build_seqattn(size, vocab, 1100).to(device), "hf": build_hf(size, vocab, 1100).to(device)}
     if compiled:  # as HF Trainer's torch_compile=True does: the module, not the optimizer step
         models = {k: torch.compile(m) for k, m in models.items()}
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if dtype == "bf16" else \
-        (lambda: torch.autocast(device.type, enabled=False))
     # fused AdamW in both, as both trainers build it (HF Trainer's default optim is adamw_torch_fused)
-    fns = {k: train_step_fn(m.train(), k, torch.optim.AdamW(m.parameters(), lr=1e-4, fused=True), autocast)
+    fns = {k: train_step_fn(m.train(), k, torch.optim.AdamW(m.parameters(), lr=1e-4, fused=True), device, dtype)
            for k, m in models.items()}
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     fns["probe"], probe_flops = matmul_probe(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
@@ -189,8 +194,7 @@ def bench_decoding(size_name: str, vocab: int, b: int, s: int, steps: int, reps:
         "hf_beam4": lambda: hf.generate(input_ids=src, attention_mask=mask.long(), num_beams=4, do_sample=False,
                                         min_new_tokens=steps, max_new_tokens=steps, early_stopping=False),
     }
-    ctx = torch.autocast(device.type, dtype=torch.bfloat16) if dtype == "bf16" else torch.autocast(device.type, enabled=False)
-    with torch.no_grad(), ctx:
+    with torch.no_grad(), precision(device, dtype):
         times = alternate({k: (lambda f=f: f()) for k, f in run.items()}, lambda i: (), 1, reps, device)
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {"batch": b, "steps": steps, "median_s": med}
@@ -208,9 +212,7 @@ def scaling_child(size_name: str, vocab: int, length: int, tokens: int, device_n
     device = torch.device(device_name)
     torch.manual_seed(0)
     model = build_seqattn(SIZES[size_name], vocab, 1100).to(device).train()
-    step = train_step_fn(model, "seqattn", torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True),
-                         (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if dtype == "bf16"
-                         else (lambda: torch.autocast(device.type, enabled=False)))
+    step = train_step_fn(model, "seqattn", torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True), device, dtype)
     b = max(1, tokens // length)
     step(*batch(b, length, length, vocab, 0, device))  # warm-up
     if device.type == "cuda":
