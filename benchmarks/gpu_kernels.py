@@ -5,7 +5,7 @@ label-smoothed loss (seqattn's hand-written backward, compiled or not, against F
     python benchmarks/gpu_kernels.py [--batch 512] [--length 64] [--dtype bf16]
 
 Not a benchmark (it writes no result): a tool for choosing between variants. Medians of 20 timed
-runs after 5 warm-up runs, CUDA events where there is a GPU.
+runs after 5 warm-up runs, the device synchronised around each.
 """
 
 from __future__ import annotations
@@ -20,20 +20,20 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from seqattn.loss import smoothed_cross_entropy  # noqa: E402
+from seqattn.loss import smoothed_cross_entropy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from translation_speed import sync  # noqa: E402
 
 
 def timed(fn, device, warmup: int = 5, reps: int = 20) -> float:
     """Median milliseconds of ``fn()``."""
     out = []
     for i in range(warmup + reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         t0 = time.perf_counter()
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         if i >= warmup:
             out.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(out)
