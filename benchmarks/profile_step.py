@@ -27,7 +27,7 @@ def profile_one(which: str, size: str, dtype: str, b: int, length: int, steps: i
     build = build_seqattn if which == "seqattn" else build_hf
     model = build(SIZES[size], 8000, 1100).to(device).train()
     model = torch.compile(model) if compiled else model
-    step = train_step_fn(model, which, torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True), device, dtype)
+    step = train_step_fn(model, which, device, dtype)
     data = [batch(b, length, length, 8000, i, device) for i in range(steps + 3)]
     for args in data[:3]:  # warm-up
         step(*args)

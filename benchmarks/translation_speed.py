@@ -86,8 +86,12 @@ def precision(device, dtype: str):
     return torch.autocast(device.type, enabled=False)
 
 
-def train_step_fn(model, kind: str, opt, device, dtype: str):
+def train_step_fn(model, kind: str, device, dtype: str):
+    """One training step of ``model`` with its own optimizer: fused AdamW in both frameworks, as both
+    trainers build it (HF Trainer's default optim is adamw_torch_fused)."""
     from seqattn.loss import smoothed_cross_entropy
+
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
 
     def step(src, mask, tgt_in, tgt_out):
         with precision(device, dtype):
@@ -160,9 +164,7 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
     models = {"seqattn": build_seqattn(size, vocab, 1100).to(device), "hf": build_hf(size, vocab, 1100).to(device)}
     if compiled:  # as HF Trainer's torch_compile=True does: the module, not the optimizer step
         models = {k: torch.compile(m) for k, m in models.items()}
-    # fused AdamW in both, as both trainers build it (HF Trainer's default optim is adamw_torch_fused)
-    fns = {k: train_step_fn(m.train(), k, torch.optim.AdamW(m.parameters(), lr=1e-4, fused=True), device, dtype)
-           for k, m in models.items()}
+    fns = {k: train_step_fn(m.train(), k, device, dtype) for k, m in models.items()}
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     fns["probe"], probe_flops = matmul_probe(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
     times = alternate(fns, lambda i: batch(b, s, t, vocab, i, device), warmup, steps, device)
@@ -212,7 +214,7 @@ def scaling_child(size_name: str, vocab: int, length: int, tokens: int, device_n
     device = torch.device(device_name)
     torch.manual_seed(0)
     model = build_seqattn(SIZES[size_name], vocab, 1100).to(device).train()
-    step = train_step_fn(model, "seqattn", torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True), device, dtype)
+    step = train_step_fn(model, "seqattn", device, dtype)
     b = max(1, tokens // length)
     step(*batch(b, length, length, vocab, 0, device))  # warm-up
     if device.type == "cuda":
