@@ -144,11 +144,12 @@ def test_cache_reorder_equals_row_selection(index):
 
     torch.manual_seed(0)
     cache: dict = {}
-    for _ in range(3):  # three steps of 6 rows, 2 heads, head size 4
-        append_kv(cache, torch.randn(6, 2, 1, 4), torch.randn(6, 2, 1, 4))
-    keys, values = (x.clone() for x in append_kv(cache, torch.randn(6, 2, 1, 4), torch.randn(6, 2, 1, 4)))
+    for _ in range(3):  # three steps of 6 rows, 2 heads, head size 4; the buffer grows at the fourth
+        append_kv(cache, torch.randn(6, 2, 2, 4), grow=2)
+    keys, values = (x.clone() for x in append_kv(cache, torch.randn(6, 2, 2, 4), grow=2))  # (N,H,t,Dh) each
+    assert cache["kv"].size(0) == 6
     idx = torch.tensor(index)
     out = reorder_kv(cache, idx)
     assert out["len"] == 4
-    torch.testing.assert_close(out["k"][:4].permute(1, 2, 0, 3), keys[idx], rtol=0, atol=0)  # (N',H,t,Dh)
-    torch.testing.assert_close(out["v"][:4].permute(1, 2, 0, 3), values[idx], rtol=0, atol=0)
+    torch.testing.assert_close(out["kv"][:4, 0].permute(1, 2, 0, 3), keys[idx], rtol=0, atol=0)  # (N',H,t,Dh)
+    torch.testing.assert_close(out["kv"][:4, 1].permute(1, 2, 0, 3), values[idx], rtol=0, atol=0)

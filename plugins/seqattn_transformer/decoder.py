@@ -27,31 +27,37 @@ class DecoderLayer(nn.Module):
         self.drop = Dropout(dropout)
         self.pre_norm = pre_norm
 
-    def _cross(self, h: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, scorer_state: dict | None,
-               weights_out: list | None, group: int = 1) -> Tensor:
-        """``group`` > 1 (incremental beam search): the ``group`` rows of one source (its beams)
-        attend as ``group`` query positions of one row to its keys/values, stored once per source."""
-        n, t, d = h.shape
-        h = h.reshape(n // group, group * t, d)  # (N,1,D) -> (N/g,g,D); a no-op for g == 1
-        out, weights = self.cross_attn.cross_attend(h, k, v, mem_mask, need_weights=weights_out is not None,
-                                                    state=scorer_state)
+    def _cross(self, h: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, weights_out: list | None) -> Tensor:
+        out, weights = self.cross_attn.cross_attend(h, k, v, mem_mask, need_weights=weights_out is not None)
         if weights_out is not None:
-            weights_out.append(weights.transpose(1, 2).reshape(n, t, -1, weights.size(-1)).transpose(1, 2))
-        return out.reshape(n, t, d)  # (N/g,g,D) -> (N,1,D)
+            weights_out.append(weights)
+        return out
 
-    def _sub(self, x: Tensor, i: int, fn) -> Tensor:
-        """One residual sub-layer, pre- or post-norm."""
+    def _sub(self, x: Tensor, norm: nn.LayerNorm, fn) -> Tensor:
+        """One residual sub-layer, pre- or post-norm. Dropout is called only in training: in a
+        decoding step every module call counts (as does indexing ``norms``, hence ``norm``)."""
         if self.pre_norm:
-            return x + self.drop(fn(self.norms[i](x)))
-        return self.norms[i](x + self.drop(fn(x)))
+            y = fn(norm(x))
+            return x + (self.drop(y) if self.training else y)
+        y = fn(x)
+        return norm(x + (self.drop(y) if self.training else y))
 
-    def forward(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, cache: dict | None,
-                scorer_state: dict | None = None, weights_out: list | None = None, group: int = 1) -> Tensor:
-        """``weights_out``, when given, receives this layer's cross-attention weights (B,H,T,S)."""
-        causal = cache is None  # incremental steps see exactly the cached prefix
-        x = self._sub(x, 0, lambda h: self.self_attn.self_attend(h, causal=causal, cache=cache))
-        x = self._sub(x, 1, lambda h: self._cross(h, k, v, mem_mask, scorer_state, weights_out, group))
-        return self._sub(x, 2, self.ffn)
+    def forward(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor, weights_out: list | None = None) -> Tensor:
+        """Teacher forcing, x (B,T,D). ``weights_out``, when given, receives this layer's
+        cross-attention weights (B,H,T,S)."""
+        first, second, third = self.norms
+        x = self._sub(x, first, lambda h: self.self_attn.self_attend(h, causal=True))
+        x = self._sub(x, second, lambda h: self._cross(h, k, v, mem_mask, weights_out))
+        return self._sub(x, third, self.ffn)
+
+    def step(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor | None, cache: dict, scorer_state: dict,
+             group: int) -> Tensor:
+        """Incremental decoding: one new position of N rows, x (N,D) -> (N,D), see
+        :meth:`TransformerDecoder.init_state` for the other arguments."""
+        first, second, third = self.norms
+        x = self._sub(x, first, lambda h: self.self_attn.step_self(h, cache))
+        x = self._sub(x, second, lambda h: self.cross_attn.step_cross(h, k, v, mem_mask, scorer_state, group))
+        return self._sub(x, third, self.ffn)
 
 
 class TransformerDecoder(Decoder):
@@ -97,7 +103,7 @@ class TransformerDecoder(Decoder):
         keep = memory_mask[:, None, None, :]  # (B,S) -> (B,1,1,S)
         for layer in self.layers:
             k, v = layer.cross_attn.memory_kv(memory)  # (B,H,S,Dh) each
-            x = layer(x, k, v, keep, None)
+            x = layer(x, k, v, keep)
         return self.final_norm(x)
 
     def alignment(self, tgt_in: Tensor, memory: Tensor, memory_mask: Tensor, layer: int = -1) -> Tensor:
@@ -107,7 +113,7 @@ class TransformerDecoder(Decoder):
         keep = memory_mask[:, None, None, :]  # (B,S) -> (B,1,1,S)
         weights: list[Tensor] = []
         for lyr in self.layers[: range(len(self.layers))[layer] + 1]:
-            x = lyr(x, *lyr.cross_attn.memory_kv(memory), keep, None, weights_out=weights)
+            x = lyr(x, *lyr.cross_attn.memory_kv(memory), keep, weights_out=weights)
         return weights[-1].mean(1)  # (B,H,T,S) -> (B,T,S)
 
     def _out_weight(self) -> Tensor:
@@ -135,7 +141,7 @@ class TransformerDecoder(Decoder):
             cross = [(expand_beam(k, beam), expand_beam(v, beam)) for k, v in cross]
             memory_mask, group = expand_beam(memory_mask, beam), 1
         return {
-            "_mask": memory_mask[:, None, None, :],  # (N/g,1,1,S), fixed per source
+            "_mask": None if bool(memory_mask.all()) else memory_mask[:, None, None, :],  # (N/g,1,1,S), fixed per source
             "_cross": [{"k": k, "v": v} for k, v in cross],  # (N/g,H,S,Dh) each, fixed per source
             "_group": group,  # rows per stored source: a source's beams share its keys/values
             "scorer": [{} for _ in self.layers],  # a stateful cross-attention scorer's memory
@@ -149,8 +155,8 @@ class TransformerDecoder(Decoder):
 
     def step(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict]:
         t = state["_t"]
-        x = self.embed(tokens.unsqueeze(1), offset=t)  # (N,) -> (N,1,D)
+        x = self.embed(tokens.unsqueeze(1), offset=t)[:, 0]  # (N,) -> (N,1,D) -> (N,D)
         for layer, cross, cache, scorer in zip(self.layers, state["_cross"], state["self"], state["scorer"]):
-            x = layer(x, cross["k"], cross["v"], state["_mask"], cache, scorer, group=state["_group"])
+            x = layer.step(x, cross["k"], cross["v"], state["_mask"], cache, scorer, state["_group"])
         state["_t"] = t + 1
-        return self.output(self.final_norm(x[:, 0])), state  # (N,V)
+        return self.output(self.final_norm(x)), state  # (N,V)

@@ -41,14 +41,20 @@ class MultiHeadAttention(nn.Module):
         b, _, n, _ = context.shape
         return self.out(context.transpose(1, 2).reshape(b, n, -1))  # (B,H,N,Dh) -> (B,N,D)
 
-    def self_attend(self, x: Tensor, mask: Tensor | None = None, causal: bool = False,
-                    cache: dict | None = None) -> Tensor:
-        """x (B,T,D). With ``cache`` (incremental decoding) new keys/values are appended to it."""
+    def self_attend(self, x: Tensor, mask: Tensor | None = None, causal: bool = False) -> Tensor:
+        """x (B,T,D) -> (B,T,D)."""
         q, k, v = self._heads(self.qkv(x), 3)  # each (B,H,T,Dh)
-        if cache is not None:
-            k, v = append_kv(cache, k, v)  # (B,H,t+T,Dh) each
         context, _ = self.scorer(q, k, v, mask=mask, causal=causal, dropout=self._p())
         return self._merge(context)
+
+    def step_self(self, x: Tensor, cache: dict) -> Tensor:
+        """Incremental decoding: one new position of N rows, x (N,D) -> (N,D); its key and value
+        join the earlier ones in ``cache`` (see :func:`append_kv`)."""
+        n = x.size(0)
+        qkv = self.qkv(x).view(n, 3, self.heads, self.head_dim)  # (N,3D) -> (N,3,H,Dh)
+        k, v = append_kv(cache, qkv[:, 1:])  # (N,H,t,Dh) each
+        context, _ = self.scorer(qkv[:, 0].unsqueeze(2), k, v, dropout=self._p())  # (N,H,1,Dh)
+        return self.out(context.reshape(n, -1))  # (N,H,1,Dh) -> (N,D)
 
     def memory_kv(self, memory: Tensor) -> tuple[Tensor, Tensor]:
         """memory (B,S,Dm) -> keys, values (B,H,S,Dh) each; computed once per source."""
@@ -61,52 +67,57 @@ class MultiHeadAttention(nn.Module):
         context, weights = self.scorer(q, k, v, mask=mask, need_weights=need_weights, dropout=self._p(), state=state)
         return self._merge(context), weights
 
+    def step_cross(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, state: dict | None,
+                   group: int) -> Tensor:
+        """Incremental decoding: x (N,D) -> (N,D) against keys/values (N/g,H,S,Dh) stored once per
+        source for its ``group`` rows (its beams), which attend as ``group`` query positions of one row."""
+        n = x.size(0)
+        q = self.q(x).view(n // group, group, self.heads, self.head_dim).transpose(1, 2)  # (N,D) -> (N/g,H,g,Dh)
+        context, _ = self.scorer(q, k, v, mask=mask, dropout=self._p(), state=state)  # (N/g,H,g,Dh)
+        return self.out(context.transpose(1, 2).reshape(n, -1))  # (N/g,H,g,Dh) -> (N/g,g,H,Dh) -> (N,D)
+
     def _p(self) -> float:
         return self.dropout if self.training else 0.0
 
 
-def append_kv(cache: dict, k: Tensor, v: Tensor, grow: int = 32) -> tuple[Tensor, Tensor]:
-    """Write ``k``, ``v`` (N,H,T,Dh) after the ``cache["len"]`` cached positions; return all keys and
-    values (N,H,t+T,Dh) as views. The buffers are time-major (capacity,N,H,Dh) and grow ``grow``
-    positions at a time, so a step writes in place (no concatenation) and :func:`reorder_kv` copies
+def append_kv(cache: dict, kv: Tensor, grow: int = 32) -> tuple[Tensor, Tensor]:
+    """Write the key and value ``kv`` (N,2,H,Dh) of one new position after the ``cache["len"]``
+    cached ones; return all keys and values (N,H,t+1,Dh) as views. The buffer is time-major,
+    (capacity,2,N,H,Dh) with keys and values side by side, and grows ``grow`` positions at a
+    time, so a step is one copy in place and :func:`reorder_kv` moves keys and values together,
     only the filled positions."""
-    n, h, steps, dh = k.shape
+    n, _, h, dh = kv.shape
     t = cache.get("len", 0)
-    if "k" not in cache or t + steps > cache["k"].size(0):
-        for name in ("k", "v"):
-            buf = k.new_empty(t + steps + grow, n, h, dh)
-            if name in cache:
-                buf[:t] = cache[name][:t]
-            cache[name] = buf
-    cache["k"][t: t + steps] = k.permute(2, 0, 1, 3)  # (N,H,T,Dh) -> (T,N,H,Dh)
-    cache["v"][t: t + steps] = v.permute(2, 0, 1, 3)
-    cache["len"] = t + steps
-    return cache["k"][: t + steps].permute(1, 2, 0, 3), cache["v"][: t + steps].permute(1, 2, 0, 3)  # (N,H,t,Dh)
+    if "kv" not in cache or t == cache["kv"].size(0):
+        buf = kv.new_empty(t + 1 + grow, 2, n, h, dh)
+        if t:
+            buf[:t] = cache["kv"][:t]
+        cache["kv"] = buf
+    cache["kv"][t] = kv.transpose(0, 1)  # (N,2,H,Dh) -> (2,N,H,Dh)
+    cache["len"] = t + 1
+    filled = cache["kv"][: t + 1]  # (t+1,2,N,H,Dh)
+    return filled[:, 0].permute(1, 2, 0, 3), filled[:, 1].permute(1, 2, 0, 3)  # (N,H,t+1,Dh) each
 
 
 def reorder_kv(cache: dict, index: Tensor) -> dict:
     """The cache of rows ``index`` (N',). Beam reordering (N' == N) is done in place and moves
     only the rows whose source is another row (beam search keeps most beams in their parent's
     slot): their filled positions are gathered first, then written, so any index is safe. This
-    consumes ``cache``. Anything else (beam expansion) gathers into new buffers."""
+    consumes ``cache``. Anything else (beam expansion) gathers into a new buffer."""
     t = cache.get("len", 0)
     if t == 0:
         return {}
-    cap, n, h, dh = cache["k"].shape
-    steps = torch.arange(t, device=index.device)[:, None] * n  # (t,1): first flat row of each position
+    cap, _, n, h, dh = cache["kv"].shape
+    flat = cache["kv"][:t].view(t * 2 * n, h * dh)  # (t,2,N,H,Dh) -> (t*2*N, H*Dh)
+    first = torch.arange(t * 2, device=index.device)[:, None] * n  # (2t,1): first flat row of each position, k and v
     if index.numel() != n:
-        rows = (steps + index[None, :]).view(-1)  # (t*N',) into (t*N)
-        out: dict = {"len": t}
-        for name in ("k", "v"):
-            out[name] = cache[name].new_empty(cap, index.numel(), h, dh)
-            torch.index_select(cache[name][:t].view(t * n, h * dh), 0, rows, out=out[name][:t].view(-1, h * dh))
-        return out
+        out = cache["kv"].new_empty(cap, 2, index.numel(), h, dh)
+        torch.index_select(flat, 0, (first + index[None, :]).view(-1), out=out[:t].view(-1, h * dh))  # (2t*N',H*Dh)
+        return {"kv": out, "len": t}
     moved = (index != torch.arange(n, device=index.device)).nonzero().squeeze(1)  # (M,) rows to overwrite
     if moved.numel():
-        src, dst = (steps + index[moved][None, :]).view(-1), (steps + moved[None, :]).view(-1)  # (t*M,)
-        for name in ("k", "v"):
-            flat = cache[name][:t].view(t * n, h * dh)
-            flat.index_copy_(0, dst, flat.index_select(0, src))  # (t*M,H*Dh)
+        src, dst = (first + index[moved][None, :]).view(-1), (first + moved[None, :]).view(-1)  # (2t*M,)
+        flat.index_copy_(0, dst, flat.index_select(0, src))  # (2t*M,H*Dh)
     return cache
 
 
