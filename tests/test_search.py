@@ -116,7 +116,7 @@ def assert_steps_equal_full(model, steps: int) -> dict:
 @pytest.mark.parametrize("cross", ["scaled_dot", "dot", "bilinear", "additive", "gaussian", "location", "ctc"])
 def test_incremental_steps_equal_full_forward(norm, positions, cross):
     state = assert_steps_equal_full(tiny_model(3, norm, positions, cross), 6)
-    assert state["self"][0]["len"] == 6  # the cache grew one position per step
+    assert state["self"].len == 6  # the cache grew one position per step
 
 
 @pytest.mark.parametrize("decoder", ["rnn_bahdanau", "rnn_luong"])
@@ -139,17 +139,18 @@ def test_survivors_stay_in_their_parents_slot_where_they_can():
 
 @pytest.mark.parametrize("index", [[0, 0, 2, 1, 4, 4], [5, 4, 3, 2, 1, 0], [0, 1, 2, 3, 4, 5], [1, 3, 5]])
 def test_cache_reorder_equals_row_selection(index):
-    """In place for beam reordering (sources read before any row is written), new buffers otherwise."""
-    from seqattn_transformer.layers import append_kv, reorder_kv
+    """In place for beam reordering (sources read before any row is written), a new buffer otherwise."""
+    from seqattn_transformer.layers import KVCache
 
     torch.manual_seed(0)
-    cache: dict = {}
-    for _ in range(3):  # three steps of 6 rows, 2 heads, head size 4; the buffer grows at the fourth
-        append_kv(cache, torch.randn(6, 2, 2, 4), grow=2)
-    keys, values = (x.clone() for x in append_kv(cache, torch.randn(6, 2, 2, 4), grow=2))  # (N,H,t,Dh) each
-    assert cache["kv"].size(0) == 6
+    cache = KVCache(layers=2, grow=2)  # 6 rows, 2 heads, head size 4; the buffer grows at the fourth step
+    for _ in range(4):
+        got = [[x.clone() for x in cache.append(layer, torch.randn(6, 2, 2, 4))] for layer in range(2)]
+        cache.advance()
+    assert cache.buf.size(0) == 6 and cache.len == 4
     idx = torch.tensor(index)
-    out = reorder_kv(cache, idx)
-    assert out["len"] == 4
-    torch.testing.assert_close(out["kv"][:4, 0].permute(1, 2, 0, 3), keys[idx], rtol=0, atol=0)  # (N',H,t,Dh)
-    torch.testing.assert_close(out["kv"][:4, 1].permute(1, 2, 0, 3), values[idx], rtol=0, atol=0)
+    out = cache.reorder(idx)
+    assert out.len == 4
+    for layer, (keys, values) in enumerate(got):  # (N,H,t,Dh) each
+        torch.testing.assert_close(out.buf[:4, layer, 0].permute(1, 2, 0, 3), keys[idx], rtol=0, atol=0)  # (N',H,t,Dh)
+        torch.testing.assert_close(out.buf[:4, layer, 1].permute(1, 2, 0, 3), values[idx], rtol=0, atol=0)

@@ -11,7 +11,7 @@ from seqattn.dropout import Dropout
 from seqattn.interfaces import Decoder, expand_beam
 from seqattn.linear import WeightPack
 from seqattn.spec import ComponentSpec, Spec
-from seqattn_transformer.layers import Embedding, FeedForward, MultiHeadAttention, init_linear, reorder_kv
+from seqattn_transformer.layers import Embedding, FeedForward, KVCache, MultiHeadAttention, init_linear
 
 
 class DecoderLayer(nn.Module):
@@ -50,12 +50,12 @@ class DecoderLayer(nn.Module):
         x = self._sub(x, second, lambda h: self._cross(h, k, v, mem_mask, weights_out))
         return self._sub(x, third, self.ffn)
 
-    def step(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor | None, cache: dict, scorer_state: dict,
-             group: int) -> Tensor:
+    def step(self, x: Tensor, k: Tensor, v: Tensor, mem_mask: Tensor | None, cache: KVCache, index: int,
+             scorer_state: dict, group: int) -> Tensor:
         """Incremental decoding: one new position of N rows, x (N,D) -> (N,D), see
-        :meth:`TransformerDecoder.init_state` for the other arguments."""
+        :meth:`TransformerDecoder.init_state` for the other arguments; ``index``: this layer's."""
         first, second, third = self.norms
-        x = self._sub(x, first, lambda h: self.self_attn.step_self(h, cache))
+        x = self._sub(x, first, lambda h: self.self_attn.step_self(h, cache, index))
         x = self._sub(x, second, lambda h: self.cross_attn.step_cross(h, k, v, mem_mask, scorer_state, group))
         return self._sub(x, third, self.ffn)
 
@@ -145,18 +145,20 @@ class TransformerDecoder(Decoder):
             "_cross": [{"k": k, "v": v} for k, v in cross],  # (N/g,H,S,Dh) each, fixed per source
             "_group": group,  # rows per stored source: a source's beams share its keys/values
             "scorer": [{} for _ in self.layers],  # a stateful cross-attention scorer's memory
-            "self": [{} for _ in self.layers],  # keys/values of the t steps so far, see append_kv
+            "self": KVCache(len(self.layers)),  # self-attention keys/values of the steps so far
             "_t": 0,
         }
 
     def reorder_state(self, state: dict, index: Tensor) -> dict:
-        caches = [reorder_kv(cache, index) for cache in state["self"]]
-        return super().reorder_state({k: v for k, v in state.items() if k != "self"}, index) | {"self": caches}
+        rest = super().reorder_state({k: v for k, v in state.items() if k != "self"}, index)
+        return rest | {"self": state["self"].reorder(index)}
 
     def step(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict]:
         t = state["_t"]
         x = self.embed(tokens.unsqueeze(1), offset=t)[:, 0]  # (N,) -> (N,1,D) -> (N,D)
-        for layer, cross, cache, scorer in zip(self.layers, state["_cross"], state["self"], state["scorer"]):
-            x = layer.step(x, cross["k"], cross["v"], state["_mask"], cache, scorer, state["_group"])
+        cache = state["self"]
+        for i, (layer, cross, scorer) in enumerate(zip(self.layers, state["_cross"], state["scorer"])):
+            x = layer.step(x, cross["k"], cross["v"], state["_mask"], cache, i, scorer, state["_group"])
+        cache.advance()
         state["_t"] = t + 1
         return self.output(self.final_norm(x)), state  # (N,V)

@@ -47,12 +47,12 @@ class MultiHeadAttention(nn.Module):
         context, _ = self.scorer(q, k, v, mask=mask, causal=causal, dropout=self._p())
         return self._merge(context)
 
-    def step_self(self, x: Tensor, cache: dict) -> Tensor:
+    def step_self(self, x: Tensor, cache: "KVCache", layer: int) -> Tensor:
         """Incremental decoding: one new position of N rows, x (N,D) -> (N,D); its key and value
-        join the earlier ones in ``cache`` (see :func:`append_kv`)."""
+        join the earlier ones in ``cache``, at ``layer``."""
         n = x.size(0)
         qkv = self.qkv(x).view(n, 3, self.heads, self.head_dim)  # (N,3D) -> (N,3,H,Dh)
-        k, v = append_kv(cache, qkv[:, 1:])  # (N,H,t,Dh) each
+        k, v = cache.append(layer, qkv[:, 1:])  # (N,H,t,Dh) each
         context, _ = self.scorer(qkv[:, 0].unsqueeze(2), k, v, dropout=self._p())  # (N,H,1,Dh)
         return self.out(context.reshape(n, -1))  # (N,H,1,Dh) -> (N,D)
 
@@ -80,45 +80,56 @@ class MultiHeadAttention(nn.Module):
         return self.dropout if self.training else 0.0
 
 
-def append_kv(cache: dict, kv: Tensor, grow: int = 32) -> tuple[Tensor, Tensor]:
-    """Write the key and value ``kv`` (N,2,H,Dh) of one new position after the ``cache["len"]``
-    cached ones; return all keys and values (N,H,t+1,Dh) as views. The buffer is time-major,
-    (capacity,2,N,H,Dh) with keys and values side by side, and grows ``grow`` positions at a
-    time, so a step is one copy in place and :func:`reorder_kv` moves keys and values together,
-    only the filled positions."""
-    n, _, h, dh = kv.shape
-    t = cache.get("len", 0)
-    if "kv" not in cache or t == cache["kv"].size(0):
-        buf = kv.new_empty(t + 1 + grow, 2, n, h, dh)
-        if t:
-            buf[:t] = cache["kv"][:t]
-        cache["kv"] = buf
-    cache["kv"][t] = kv.transpose(0, 1)  # (N,2,H,Dh) -> (2,N,H,Dh)
-    cache["len"] = t + 1
-    filled = cache["kv"][: t + 1]  # (t+1,2,N,H,Dh)
-    return filled[:, 0].permute(1, 2, 0, 3), filled[:, 1].permute(1, 2, 0, 3)  # (N,H,t+1,Dh) each
+class KVCache:
+    """Self-attention keys and values of the positions decoded so far, for every layer of a
+    decoder, in one time-major buffer (capacity,L,2,N,H,Dh) that grows ``grow`` positions at a
+    time. A step writes each layer's new key and value with one copy in place, and beam
+    reordering moves the keys and values of every layer with one ``index_copy_`` over the filled
+    positions of the rows that change."""
 
+    def __init__(self, layers: int, grow: int = 32) -> None:
+        self.layers, self.grow = layers, grow
+        self.len = 0  # positions every layer has written; see advance
+        self.buf: Tensor | None = None
 
-def reorder_kv(cache: dict, index: Tensor) -> dict:
-    """The cache of rows ``index`` (N',). Beam reordering (N' == N) is done in place and moves
-    only the rows whose source is another row (beam search keeps most beams in their parent's
-    slot): their filled positions are gathered first, then written, so any index is safe. This
-    consumes ``cache``. Anything else (beam expansion) gathers into a new buffer."""
-    t = cache.get("len", 0)
-    if t == 0:
-        return {}
-    cap, _, n, h, dh = cache["kv"].shape
-    flat = cache["kv"][:t].view(t * 2 * n, h * dh)  # (t,2,N,H,Dh) -> (t*2*N, H*Dh)
-    first = torch.arange(t * 2, device=index.device)[:, None] * n  # (2t,1): first flat row of each position, k and v
-    if index.numel() != n:
-        out = cache["kv"].new_empty(cap, 2, index.numel(), h, dh)
-        torch.index_select(flat, 0, (first + index[None, :]).view(-1), out=out[:t].view(-1, h * dh))  # (2t*N',H*Dh)
-        return {"kv": out, "len": t}
-    moved = (index != torch.arange(n, device=index.device)).nonzero().squeeze(1)  # (M,) rows to overwrite
-    if moved.numel():
-        src, dst = (first + index[moved][None, :]).view(-1), (first + moved[None, :]).view(-1)  # (2t*M,)
-        flat.index_copy_(0, dst, flat.index_select(0, src))  # (2t*M,H*Dh)
-    return cache
+    def append(self, layer: int, kv: Tensor) -> tuple[Tensor, Tensor]:
+        """Write ``layer``'s key and value (N,2,H,Dh) of position ``len``; return that layer's
+        keys and values (N,H,len+1,Dh) each, as views."""
+        t = self.len
+        if self.buf is None or t == self.buf.size(0):
+            grown = kv.new_empty(t + 1 + self.grow, self.layers, *kv.transpose(0, 1).shape)  # (cap,L,2,N,H,Dh)
+            if t:
+                grown[:t] = self.buf[:t]
+            self.buf = grown
+        self.buf[t, layer] = kv.transpose(0, 1)  # (N,2,H,Dh) -> (2,N,H,Dh)
+        filled = self.buf[: t + 1, layer]  # (t+1,2,N,H,Dh)
+        return filled[:, 0].permute(1, 2, 0, 3), filled[:, 1].permute(1, 2, 0, 3)  # (N,H,t+1,Dh) each
+
+    def advance(self) -> None:
+        """Every layer has written position ``len``: the step is complete."""
+        self.len += 1
+
+    def reorder(self, index: Tensor) -> "KVCache":
+        """The cache of rows ``index`` (N'). Beam reordering (N' == N) is done in place and moves
+        only the rows whose source is another row (beam search keeps most beams in their parent's
+        slot): their filled positions are gathered first, then written, so any index is safe. This
+        consumes the cache. Anything else (beam expansion) gathers into a new buffer."""
+        t = self.len
+        if t == 0:
+            return self
+        cap, layers, _, n, h, dh = self.buf.shape
+        flat = self.buf[:t].view(t * layers * 2 * n, h * dh)  # (t,L,2,N,H,Dh) -> (t*L*2*N,H*Dh)
+        first = torch.arange(t * layers * 2, device=index.device)[:, None] * n  # (t*L*2,1): each block's first row
+        if index.numel() != n:
+            out = KVCache(layers, self.grow)
+            out.len, out.buf = t, self.buf.new_empty(cap, layers, 2, index.numel(), h, dh)
+            torch.index_select(flat, 0, (first + index[None, :]).view(-1), out=out.buf[:t].view(-1, h * dh))
+            return out
+        moved = (index != torch.arange(n, device=index.device)).nonzero().squeeze(1)  # (M,) rows to overwrite
+        if moved.numel():
+            src, dst = (first + index[moved][None, :]).view(-1), (first + moved[None, :]).view(-1)  # (t*L*2*M,)
+            flat.index_copy_(0, dst, flat.index_select(0, src))  # (t*L*2*M,H*Dh)
+        return self
 
 
 class FeedForward(nn.Module):
