@@ -113,9 +113,11 @@ class Decoder(nn.Module):
     - ``reorder_state(state, index (N',)) -> state``: select rows (beam reordering/expansion).
     - ``alignment(tgt_in (B,T), memory, memory_mask) -> (B,T,S)``: the cross-attention weights
       under teacher forcing, for inspection (recomputed on demand, never during search).
-    The state is a dict of tensors (or nested dicts/lists of them) with rows in dimension 0.
-    Entries whose key starts with ``_`` are never reordered: scalars such as the step count, and
-    what is fixed per source sentence (the memory, its mask, cross-attention keys/values) —
+    The state is a dict of tensors (or nested dicts/lists of them) with rows in dimension 0; a
+    decoder that keeps anything else there (the Transformer's all-layer ``KVCache``) reorders it
+    in its own ``reorder_state``. Entries whose key starts with ``_`` are never reordered:
+    scalars such as the step count, and what is fixed per source sentence (the memory, its mask,
+    cross-attention keys/values) —
     reordering only ever moves rows among the beams of one sentence, so those entries stay valid
     without a copy per step, whether stored per row (:func:`expand_beam`) or once per source.
     """

@@ -98,9 +98,9 @@ def test_greedy_matches_beam_of_one_reference():
     assert [g[0].tokens for g in got] == [w[0][1] for w in want]
 
 
-def assert_steps_equal_full(model, steps: int) -> dict:
+def assert_steps_equal_full(model, steps: int, batch: int = 3) -> dict:
     """Teacher-forced logits over ``steps`` target positions equal one ``step`` at a time."""
-    src, mask = source(3)
+    src, mask = source(3, batch)
     memory, mem_mask = model.encode(src, mask)
     tgt = torch.randint(4, V, (src.size(0), steps))
     full = model.decoder.output(model.decoder(tgt, memory, mem_mask))  # (B,T,V)
@@ -117,6 +117,13 @@ def assert_steps_equal_full(model, steps: int) -> dict:
 def test_incremental_steps_equal_full_forward(norm, positions, cross):
     state = assert_steps_equal_full(tiny_model(3, norm, positions, cross), 6)
     assert state["self"].len == 6  # the cache grew one position per step
+
+
+@pytest.mark.parametrize("cross", ["scaled_dot", "gaussian"])
+def test_incremental_steps_without_padding_need_no_mask(cross):
+    """One sentence has no padding: the Transformer's steps then attend without a mask."""
+    state = assert_steps_equal_full(tiny_model(3, "post", cross=cross), 4, batch=1)
+    assert state["_mask"] is None
 
 
 @pytest.mark.parametrize("decoder", ["rnn_bahdanau", "rnn_luong"])

@@ -140,8 +140,9 @@ class TransformerDecoder(Decoder):
         if self.layers[0].cross_attn.scorer.stateful:  # its per-row state needs per-row keys
             cross = [(expand_beam(k, beam), expand_beam(v, beam)) for k, v in cross]
             memory_mask, group = expand_beam(memory_mask, beam), 1
+        unpadded = bool(memory_mask.all())  # then no mask at all: a fused kernel need not apply one
         return {
-            "_mask": None if bool(memory_mask.all()) else memory_mask[:, None, None, :],  # (N/g,1,1,S), fixed per source
+            "_mask": None if unpadded else memory_mask[:, None, None, :],  # (N/g,1,1,S), fixed per source
             "_cross": [{"k": k, "v": v} for k, v in cross],  # (N/g,H,S,Dh) each, fixed per source
             "_group": group,  # rows per stored source: a source's beams share its keys/values
             "scorer": [{} for _ in self.layers],  # a stateful cross-attention scorer's memory
