@@ -47,7 +47,7 @@ class MultiHeadAttention(nn.Module):
         context, _ = self.scorer(q, k, v, mask=mask, causal=causal, dropout=self._p())
         return self._merge(context)
 
-    def step_self(self, x: Tensor, cache: "KVCache", layer: int) -> Tensor:
+    def step_self(self, x: Tensor, cache: KVCache, layer: int) -> Tensor:
         """Incremental decoding: one new position of N rows, x (N,D) -> (N,D); its key and value
         join the earlier ones in ``cache``, at ``layer``."""
         n = x.size(0)
@@ -95,9 +95,9 @@ class KVCache:
     def append(self, layer: int, kv: Tensor) -> tuple[Tensor, Tensor]:
         """Write ``layer``'s key and value (N,2,H,Dh) of position ``len``; return that layer's
         keys and values (N,H,len+1,Dh) each, as views."""
-        t = self.len
+        t, (n, _, h, dh) = self.len, kv.shape
         if self.buf is None or t == self.buf.size(0):
-            grown = kv.new_empty(t + 1 + self.grow, self.layers, *kv.transpose(0, 1).shape)  # (cap,L,2,N,H,Dh)
+            grown = kv.new_empty(t + 1 + self.grow, self.layers, 2, n, h, dh)  # (capacity,L,2,N,H,Dh)
             if t:
                 grown[:t] = self.buf[:t]
             self.buf = grown
