@@ -24,10 +24,26 @@ import torch
 from torch import Tensor
 
 
+LSE_ROWS = 128  # rows per block of the CPU forward's logsumexp, see _logsumexp
+
+
+def _logsumexp(logits: Tensor) -> Tensor:
+    """(N,V) -> (N,). On the CPU in blocks of ``LSE_ROWS`` rows: a whole-tensor ``logsumexp``
+    allocates an (N,V) temporary, and an allocation that large (49 MB at 1,536 x 8,000) comes fresh
+    from the OS every step and is paid in page faults. 1,536 x 8,000 on the 2-core AMD EPYC: 11.0 ms
+    in blocks of 128 rows (11.3 at 64, 11.5 at 256), 28.7 ms whole; fp32 results are identical."""
+    if logits.device.type != "cpu":
+        return torch.logsumexp(logits, dim=-1)
+    lse = logits.new_empty(logits.size(0))
+    for i in range(0, logits.size(0), LSE_ROWS):
+        torch.logsumexp(logits[i: i + LSE_ROWS], dim=-1, out=lse[i: i + LSE_ROWS])  # (rows,V) -> (rows,)
+    return lse
+
+
 class _SmoothedNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor, eps: float) -> Tensor:
-        lse = torch.logsumexp(logits, dim=-1)  # (N,)
+        lse = _logsumexp(logits)  # (N,)
         nll = lse - logits.gather(1, target[:, None])[:, 0]  # (N,)
         smooth = lse - logits.mean(dim=-1)  # -sum_v log p_v / V
         ctx.save_for_backward(logits, target, lse)
