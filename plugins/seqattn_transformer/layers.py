@@ -60,11 +60,12 @@ class MultiHeadAttention(nn.Module):
         """memory (B,S,Dm) -> keys, values (B,H,S,Dh) each; computed once per source."""
         return self._heads(self.kv(memory), 2)
 
-    def cross_attend(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, need_weights: bool = False,
-                     state: dict | None = None) -> tuple[Tensor, Tensor | None]:
-        """``state`` carries a stateful scorer's step-to-step memory during incremental decoding."""
+    def cross_attend(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor | None,
+                     need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        """x (B,T,D) against keys/values (B,H,S,Dh) -> (B,T,D) and, if asked, weights (B,H,T,S);
+        a stateful scorer treats the T queries as consecutive steps from the start."""
         (q,) = self._heads(self.q(x), 1)  # (B,H,T,Dh)
-        context, weights = self.scorer(q, k, v, mask=mask, need_weights=need_weights, dropout=self._p(), state=state)
+        context, weights = self.scorer(q, k, v, mask=mask, need_weights=need_weights, dropout=self._p())
         return self._merge(context), weights
 
     def step_cross(self, x: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, state: dict | None,
