@@ -45,6 +45,9 @@ from run_recipe import commit, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
+# training batch (sentences, tokens each): on a GPU a per-GPU batch of usual size (32k tokens, as the
+# scaling runs), since small batches leave it waiting on kernel launches
+TRAIN_BATCH = {"cpu": (64, 24), "cuda": (512, 64)}
 SIZES = {"small": dict(d=256, layers=3, heads=4, ffn=1024), "base": dict(d=512, layers=6, heads=8, ffn=2048)}
 
 
@@ -179,14 +182,16 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
     return out
 
 
-def bench_decoding(size_name: str, vocab: int, b: int, s: int, steps: int, reps: int, device, dtype) -> dict:
+def decoding_runs(size_name: str, vocab: int, b: int, s: int, steps: int, device) -> dict:
+    """The four searches timed side by side, each decoding exactly ``steps`` tokens for ``b``
+    sources of ``s`` tokens: seqattn's and HF's greedy and beam-4, as argument-less callables."""
     from seqattn.search import beam_search, greedy
 
     size = SIZES[size_name]
     torch.manual_seed(0)
     sa, hf = build_seqattn(size, vocab, 1100).to(device).eval(), build_hf(size, vocab, 1100).to(device).eval()
     src, mask, _, _ = batch(b, s, 1, vocab, 123, device)
-    run = {
+    return {
         "seqattn_greedy": lambda: greedy(sa, src, mask, bos=BOS, eos=EOS, max_len_a=0, max_len_b=steps - 1,
                                          min_len=steps - 1),
         "hf_greedy": lambda: hf.generate(input_ids=src, attention_mask=mask.long(), num_beams=1, do_sample=False,
@@ -196,6 +201,10 @@ def bench_decoding(size_name: str, vocab: int, b: int, s: int, steps: int, reps:
         "hf_beam4": lambda: hf.generate(input_ids=src, attention_mask=mask.long(), num_beams=4, do_sample=False,
                                         min_new_tokens=steps, max_new_tokens=steps, early_stopping=False),
     }
+
+
+def bench_decoding(size_name: str, vocab: int, b: int, s: int, steps: int, reps: int, device, dtype) -> dict:
+    run = decoding_runs(size_name, vocab, b, s, steps, device)
     with torch.no_grad(), precision(device, dtype):
         times = alternate({k: (lambda f=f: f()) for k, f in run.items()}, lambda i: (), 1, reps, device)
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -257,8 +266,7 @@ def main() -> int:
     vocab = 8000
     gpu = device.type == "cuda"
     warm, steps = (2, 6) if args.quick else (5, 20)
-    # on a GPU, a per-GPU batch of usual size (32k tokens, as the scaling runs): small batches leave it waiting on launches
-    train_b, train_len = (512, 64) if gpu else (64, 24)
+    train_b, train_len = TRAIN_BATCH[device.type]
     result = {"commit": commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), "dtype": args.dtype,
               "device": str(device), "quick": args.quick, "compile": args.compile, "training": {}, "decoding": {},
               "scaling": {}}
