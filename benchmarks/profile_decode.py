@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from profile_step import op_table  # noqa: E402
 from translation_speed import SIZES, decoding_runs, precision, sync  # noqa: E402
 
 SEARCHES = ["seqattn_greedy", "hf_greedy", "seqattn_beam4", "hf_beam4"]
@@ -34,14 +34,9 @@ def profile_search(name: str, run, reps: int, rows: int, device) -> None:
         run()
         sync(device)
         times.append(time.perf_counter() - start)
-    gpu = device.type == "cuda"
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
-    with profile(activities=activities) as prof:
-        run()
-        sync(device)
-    key = "self_cuda_time_total" if gpu else "self_cpu_time_total"
+    table = op_table(run, device, rows)
     print(f"== {name}: median {1000 * statistics.median(times):.1f} ms over {reps} searches ==")
-    print(prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=60))
+    print(table)
 
 
 def main() -> int:

@@ -24,6 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from translation_speed import SIZES, TRAIN_BATCH, batch, build_hf, build_seqattn, sync, train_step_fn  # noqa: E402
 
 
+def op_table(fn, device, rows: int) -> str:
+    """torch.profiler over ``fn()``: the ``rows`` ops that cost most, by device time on a GPU and
+    CPU time otherwise."""
+    gpu = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
+    with profile(activities=activities) as prof:
+        fn()
+        sync(device)
+    key = "self_cuda_time_total" if gpu else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=60)
+
+
 def profile_one(which: str, size: str, dtype: str, b: int, length: int, steps: int, rows: int, device,
                 compiled: bool) -> None:
     torch.manual_seed(0)
@@ -35,15 +47,9 @@ def profile_one(which: str, size: str, dtype: str, b: int, length: int, steps: i
     for args in data[:3]:  # warm-up
         step(*args)
     sync(device)
-    gpu = device.type == "cuda"
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
-    with profile(activities=activities) as prof:
-        for args in data[3:]:
-            step(*args)
-        sync(device)
-    key = "self_cuda_time_total" if gpu else "self_cpu_time_total"
+    table = op_table(lambda: [step(*args) for args in data[3:]], device, rows)
     print(f"== {which} {size} {dtype}{' compiled' if compiled else ''} batch {b}x{length}, {steps} steps ==")
-    print(prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=60))
+    print(table)
 
 
 def main() -> int:
