@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from seqattn.dropout import Dropout
 from seqattn.interfaces import Decoder, expand_beam
+from seqattn.logits import LogitsBuffer, project
 from seqattn.spec import ComponentSpec, Spec
 
 
@@ -30,6 +31,7 @@ class _RNNDecoder(Decoder):
         self.attention = attention.build(hidden, memory_dim)
         self.layers, self.hidden, self.memory_dim = layers, hidden, memory_dim
         self.proj = None if tie_output and out_dim == embed_dim else nn.Linear(out_dim, vocab_size, bias=False)
+        self.logits_buffer = LogitsBuffer()
 
     @property
     def embed_tokens(self) -> nn.Embedding:
@@ -37,7 +39,7 @@ class _RNNDecoder(Decoder):
 
     def output(self, hidden: Tensor) -> Tensor:
         weight = self.embed.weight if self.proj is None else self.proj.weight
-        return hidden @ weight.t()  # (...,Do) @ (Do,V) -> (...,V)
+        return project(hidden, weight, self.logits_buffer)  # (...,Do) -> (...,V)
 
     def init_state(self, memory: Tensor, memory_mask: Tensor, beam: int = 1) -> dict:
         memory, memory_mask = expand_beam(memory, beam), expand_beam(memory_mask, beam)  # (N,S,Dm), (N,S)

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from seqattn.dropout import Dropout
 from seqattn.interfaces import Decoder, expand_beam
 from seqattn.linear import WeightPack
+from seqattn.logits import LogitsBuffer, project
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_transformer.layers import Embedding, FeedForward, KVCache, MultiHeadAttention, init_linear
 
@@ -92,6 +93,7 @@ class TransformerDecoder(Decoder):
         self.final_norm = nn.LayerNorm(d_model) if pre else nn.Identity()
         self.proj = None if tie_output else nn.Linear(d_model, vocab_size, bias=False)
         self.out_pack = WeightPack()
+        self.logits_buffer = LogitsBuffer()
         init_linear(self.layers)
 
     @property
@@ -132,7 +134,7 @@ class TransformerDecoder(Decoder):
         if self.out_pack.active:
             rows = hidden.reshape(-1, hidden.size(-1))  # (...,D) -> (M,D)
             return self.out_pack.matmul(rows, None).view(*hidden.shape[:-1], -1)  # (M,V) -> (...,V)
-        return hidden @ self._out_weight().t()  # (...,D) @ (D,V) -> (...,V)
+        return project(hidden, self._out_weight(), self.logits_buffer)  # (...,D) -> (...,V)
 
     def init_state(self, memory: Tensor, memory_mask: Tensor, beam: int = 1) -> dict:
         cross = [layer.cross_attn.memory_kv(memory) for layer in self.layers]  # once per source

@@ -1,0 +1,73 @@
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from seqattn.logits import LogitsBuffer, consumable, project
+from seqattn.loss import smoothed_cross_entropy
+
+
+def _step(hidden, weight, target, buffer):
+    """One projection + loss forward/backward; returns the loss, the gradients and the logits' address."""
+    h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+    logits = project(h, w, buffer) if buffer is not None else h @ w.t()
+    address = logits.data_ptr()
+    loss = smoothed_cross_entropy(logits, target, 0.1)
+    loss.backward()
+    return loss.detach(), h.grad, w.grad, address
+
+
+def test_projection_and_loss_match_the_plain_product_and_reuse_memory():
+    torch.manual_seed(0)
+    weight, buffer = torch.randn(50, 16), LogitsBuffer()
+    addresses = []
+    for rows in (40, 40, 25, 40):  # smaller requests reuse the buffer's memory too
+        hidden, target = torch.randn(rows, 16), torch.randint(0, 50, (rows,))
+        ref = _step(hidden, weight, target, None)
+        ours = _step(hidden, weight, target, buffer)
+        assert torch.allclose(ours[0], ref[0], atol=1e-4)
+        assert torch.allclose(ours[1], ref[1], atol=1e-5) and torch.allclose(ours[2], ref[2], atol=1e-5)
+        addresses.append(ours[3])
+    assert len(set(addresses)) == 1
+
+
+def test_buffer_is_not_reused_while_held_and_grows():
+    weight, buffer = torch.randn(7, 4), LogitsBuffer()
+    with torch.no_grad():
+        first = project(torch.randn(3, 4), weight, buffer)
+        kept = first.clone()
+        second = project(torch.randn(3, 4), weight, buffer)  # `first` still held: fresh memory
+        assert second.data_ptr() != first.data_ptr() and torch.equal(first, kept)
+        del first, second
+        again = project(torch.randn(3, 4), weight, buffer)
+        address = again.data_ptr()
+        del again
+        big = project(torch.randn(30, 4), weight, buffer)  # larger than the buffer: a new one
+        assert big.shape == (30, 7) and big.data_ptr() != address
+        del big
+        assert project(torch.randn(30, 4), weight, buffer).shape == (30, 7)
+
+
+def test_loss_overwrites_only_consumable_logits():
+    torch.manual_seed(1)
+    weight, target = torch.randn(9, 5), torch.randint(0, 9, (6,))
+    leaf = torch.randn(6, 9, requires_grad=True)
+    before = leaf.detach().clone()
+    smoothed_cross_entropy(leaf, target, 0.1).backward()
+    assert torch.equal(leaf.detach(), before)  # a caller's logits are left as they were
+    plain = torch.randn(6, 5, requires_grad=True) @ weight.t()
+    assert not consumable(plain) and not consumable(leaf)
+    hidden = torch.randn(6, 5, requires_grad=True)
+    logits = project(hidden, weight, LogitsBuffer())
+    assert consumable(logits)
+    expected = torch.autograd.grad(F.cross_entropy(logits, target, label_smoothing=0.1, reduction="sum"), logits,
+                                   retain_graph=True)[0]
+    smoothed_cross_entropy(logits, target, 0.1).backward()
+    assert torch.allclose(logits.detach(), expected, atol=1e-6)  # the gradient, written over the logits
+
+
+def test_projection_keeps_leading_dimensions_and_copies_start_empty():
+    weight, buffer = torch.randn(11, 4), LogitsBuffer()
+    hidden = torch.randn(2, 3, 4)
+    assert torch.allclose(project(hidden, weight, buffer), hidden @ weight.t(), atol=1e-6)
+    assert buffer.flat is not None and copy.deepcopy(buffer).flat is None
