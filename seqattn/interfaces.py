@@ -101,7 +101,9 @@ class Decoder(nn.Module):
 
     - ``forward(tgt_in (B,T), memory (B,S,D) | None, memory_mask (B,S) | None) -> hidden (B,T,Dh)``
       with teacher forcing (position t sees tokens <= t).
-    - ``output(hidden (...,Dh)) -> logits (...,V)``.
+    - ``output(hidden (...,Dh)) -> logits (...,V)``. The built-in decoders compute it with
+      :func:`seqattn.logits.project`, whose logits :func:`seqattn.loss.smoothed_cross_entropy`
+      overwrites with their gradient in its backward: read them before the backward.
     - ``init_state(memory (B,S,D), memory_mask (B,S), beam=1) -> state``: the incremental state
       for ``N = B * beam`` rows, row ``b * beam + k`` reading source ``b`` (beam search asks for
       ``beam`` rows per source; a decoder may store per-source tensors once, see below).
