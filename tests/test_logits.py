@@ -71,3 +71,32 @@ def test_projection_keeps_leading_dimensions_and_copies_start_empty():
     hidden = torch.randn(2, 3, 4)
     assert torch.allclose(project(hidden, weight, buffer), hidden @ weight.t(), atol=1e-6)
     assert buffer.flat is not None and copy.deepcopy(buffer).flat is None
+
+
+def test_decoders_train_with_logits_in_their_buffer():
+    """Both decoder families: a step's logits sit in the decoder's buffer (so the next step reuses
+    that memory) and the parameter gradients equal those of the plain product."""
+    from test_search import source, tiny_model
+
+    src, mask = source(0)
+    tgt = torch.randint(4, 9, (src.size(0), 5))
+    for decoder in ("transformer", "rnn_luong"):
+        model = tiny_model(0, decoder=decoder).train()
+        grads, addresses = [], []
+        for plain in (False, True, False):
+            if plain:  # the product without the buffer, as before seqattn.logits
+                dec = model.decoder
+                dec.output = lambda h: h @ (dec.embed_tokens.weight if dec.proj is None else dec.proj.weight).t()
+            logits = model(src, mask, tgt[:, :-1], tgt[:, 1:] > 0)  # (N,V)
+            assert consumable(logits) != plain
+            if not plain:
+                addresses.append(logits.data_ptr())
+                assert addresses[-1] == model.decoder.logits_buffer.flat.data_ptr()
+            model.zero_grad()
+            smoothed_cross_entropy(logits, tgt[:, 1:].reshape(-1), 0.1).backward()
+            grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+            if plain:
+                del model.decoder.output
+        for ours, ref in zip(grads[0], grads[1]):
+            assert torch.allclose(ours, ref, atol=1e-6)
+        assert all(torch.equal(a, b) for a, b in zip(grads[0], grads[2])) and addresses[0] == addresses[1]
