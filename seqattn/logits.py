@@ -13,8 +13,9 @@ nothing else holds it, and :func:`seqattn.loss.smoothed_cross_entropy` writes th
 them (:func:`consumable`); the fused cross-entropies of Megatron-LM and Liger also reuse the
 logits' memory. Training steps of translation_speed.py's small model (d_model 256, 3+3 layers,
 vocabulary 8,000, fp32, A/B against the plain product in one process, HF alongside): 1.059x as fast
-at 64 x 24 token batches (522 against 553 ms), 1.056x at 128 x 32 (1,374 against 1,450 ms); page
-faults per step fell from 69-84 thousand to 18-23 thousand. The base model (d_model 512, 6+6),
+at 64 x 24 token batches (522 against 553 ms), 1.056x at 128 x 32 (1,374 against 1,450 ms); minor
+page faults per step fell from 24-29 thousand to 0-11 thousand at 1,536 tokens, from 64-76 thousand
+to 0-22 thousand at 4,096 (HF's steps: 73-85 and 196-225 thousand). The base model (d_model 512, 6+6),
 whose steps are 5x longer for the same logits, showed no difference (0.993x, within the spread).
 """
 
