@@ -46,18 +46,14 @@ class LogitsBuffer:
     def take(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
         """Uninitialised memory for a tensor of ``shape`` with ``like``'s dtype and device."""
         n = math.prod(shape)
+        if _use_count is None or (self.flat is not None and self._count() > self.refs):
+            return like.new_empty(shape)  # still held (e.g. a caller keeps the last logits): fresh memory
         flat = self.flat
-        if _use_count is None:
-            return like.new_empty(shape)
-        if flat is not None and self._count() == self.refs:  # free
-            if flat.numel() >= n and flat.dtype == like.dtype and flat.device == like.device:
-                return flat[:n].view(shape)
-            self.flat = None  # free but unsuitable: replaced below
-        if self.flat is not None:  # still held (e.g. the caller keeps last step's logits)
-            return like.new_empty(shape)
-        self.flat = like.new_empty(n)
-        self.refs = self._count()
-        return self.flat.view(shape)
+        if flat is None or flat.numel() < n or flat.dtype != like.dtype or flat.device != like.device:
+            self.flat = flat = None  # the old buffer goes before the new one is made
+            self.flat = like.new_empty(n)
+            self.refs = self._count()
+        return self.flat[:n].view(shape)
 
     def __deepcopy__(self, memo: dict) -> "LogitsBuffer":
         return LogitsBuffer()
@@ -101,4 +97,3 @@ def consumable(logits: Tensor) -> bool:
     so that a loss may overwrite them with their gradient in its backward. Their memory then
     belongs to the step: nothing should read the logits after the loss's backward."""
     return isinstance(logits.grad_fn, _Projection._backward_cls)
-
