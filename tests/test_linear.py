@@ -57,7 +57,7 @@ def test_packed_products_equal_addmm_and_packs_are_kept_per_row_count(backend):
         assert list(layer.pack.packs) == [4, 12]
     else:  # one pack serves every row count
         assert list(layer.pack.packs) == [linear.ONEDNN_PACK_ROWS]
-    with torch.no_grad(), packed_for_rows(layer, 1):  # one row: a GEMV for MKL, nothing to pack
+    with torch.no_grad(), packed_for_rows(layer, 1):  # one row: a GEMV for MKL, nothing to pack; halves for oneDNN
         assert layer.pack.active == (1 if backend == "onednn" else 0)
         x1 = torch.randn(1, 16)
         torch.testing.assert_close(layer(x1), x1 @ layer.weight + layer.bias)
@@ -100,3 +100,20 @@ def test_a_pack_is_rebuilt_after_the_weights_change(change, backend):
     after = use_packed(layer, 4, x)
     torch.testing.assert_close(after, x @ layer.weight.detach() + layer.bias.detach())
     assert not torch.allclose(before, after)
+
+
+@pytest.mark.skipif("onednn" not in BACKENDS, reason="this torch build lacks oneDNN")
+@pytest.mark.parametrize("bias", [True, False])
+def test_one_row_products_use_the_weights_halves_where_outputs_outnumber_inputs(bias, monkeypatch):
+    monkeypatch.setattr(linear, "BACKEND", "onednn")
+    torch.manual_seed(0)
+    wide, narrow = Linear(16, 24, bias=bias).eval(), Linear(24, 16, bias=bias).eval()
+    for layer, halves in ((wide, True), (narrow, False)):
+        with torch.no_grad(), packed_for_rows(layer, 1):
+            assert (layer.pack.packed.shape == (2, layer.in_features, layer.out_features // 2)) == halves
+            for rows in (1, 3):  # the pack is made for one row; another count still gets the right product
+                x = torch.randn(rows, layer.in_features)
+                want = x @ layer.weight + (layer.bias if bias else 0)
+                torch.testing.assert_close(layer(x), want)
+    with torch.no_grad(), packed_for_rows(wide, 4):  # more rows: the oneDNN pack, the halves kept beside it
+        assert wide.pack.packed.dim() == 2 and list(wide.pack.packs) == [1, linear.ONEDNN_PACK_ROWS]
