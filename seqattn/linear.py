@@ -35,7 +35,8 @@ pack made for one row is the weight's two column halves, (2,in,out/2), multiplie
 batched product so that each core streams one half: (512 x 1536) 121 us against 177, (512 x 512) 59
 against 68, (512 x 8000) 565 against 823. Not for a weight with more inputs than outputs (2048 x
 512: 252 us against oneDNN's 199), which keeps the oneDNN pack. Greedy search of one sentence
-(base, 25 steps, A/B in one process): 1.05-1.07x faster, the same hypotheses. Intel was not measured.
+(base, 25 steps, A/B in one process, three runs): 1.05-1.10x faster, the same hypotheses. Intel was
+not measured.
 """
 
 from __future__ import annotations
