@@ -12,7 +12,8 @@ Transformer, ReLU, sinusoidal positions, tied and shared embeddings, dropout 0.1
 the same loss (label-smoothed cross-entropy, 0.1: seqattn's own implementation, the one its trainer
 uses, and for HF torch's F.cross_entropy, which makes fewer passes over the logits than
 Seq2SeqTrainer's LabelSmoother) and fused AdamW (both trainers' choice), on the same random batches. Steps
-are timed alternately (seqattn, HF, seqattn, HF, ...) after warm-up; we report medians.
+are timed alternately (seqattn, HF, seqattn, HF, ...) after warm-up; we report medians, and the JSON
+keeps every timed step and search (``step_s``, ``search_s``) so the spread behind each median shows.
 Decoding forces the same number of decoder steps in both (EOS suppressed until the last).
 
 FLOPs per training step (documented, as nanoGPT/PaLM count them): 6 x (encoder parameters x
@@ -174,7 +175,8 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
     med = {k: statistics.median(v) for k, v in times.items()}
     peak = probe_flops / med.pop("probe")
     flops = train_flops(size, vocab, b, s, t)
-    out = {"params": params, "batch": [b, s, t], "median_step_s": med, "peak_matmul_flops": peak, "step_flops": flops}
+    out = {"params": params, "batch": [b, s, t], "median_step_s": med, "step_s": times, "peak_matmul_flops": peak,
+           "step_flops": flops}
     for k in models:
         out[f"{k}_tokens_per_s"] = b * t / med[k]
         out[f"{k}_mfu"] = flops / med[k] / peak
@@ -208,7 +210,7 @@ def bench_decoding(size_name: str, vocab: int, b: int, s: int, steps: int, reps:
     with torch.no_grad(), precision(device, dtype):
         times = alternate({k: (lambda f=f: f()) for k, f in run.items()}, lambda i: (), 1, reps, device)
     med = {k: statistics.median(v) for k, v in times.items()}
-    out = {"batch": b, "steps": steps, "median_s": med}
+    out = {"batch": b, "steps": steps, "median_s": med, "search_s": times}  # every timed search, in order
     for k in med:
         out[f"{k}_tokens_per_s"] = b * steps / med[k]
     out["greedy_speedup_vs_hf"] = med["hf_greedy"] / med["seqattn_greedy"]
