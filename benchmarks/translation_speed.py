@@ -181,6 +181,11 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
         out[f"{k}_tokens_per_s"] = b * t / med[k]
         out[f"{k}_mfu"] = flops / med[k] / peak
     out["speedup_vs_hf"] = med["hf"] / med["seqattn"]
+    # robustness figures (the headline stays the ratio of medians): each step's ratio to the HF step
+    # timed right after it, and the probe's slowest over fastest time, well above 1 where the machine's
+    # speed changed during the run
+    out["paired_speedup_vs_hf"] = statistics.median(h / s for s, h in zip(times["seqattn"], times["hf"]))
+    out["probe_spread"] = max(times["probe"]) / min(times["probe"])
     return out
 
 
@@ -279,7 +284,11 @@ def main() -> int:
         r = bench_training(size, vocab, train_b, train_len, train_len, warm, steps, device, args.dtype, args.compile)
         result["training"][size] = r
         print(f"train {size}: seqattn {r['seqattn_tokens_per_s']:.0f} tok/s (MFU {r['seqattn_mfu']:.1%}), "
-              f"hf {r['hf_tokens_per_s']:.0f} tok/s (MFU {r['hf_mfu']:.1%}), x{r['speedup_vs_hf']:.2f}", flush=True)
+              f"hf {r['hf_tokens_per_s']:.0f} tok/s (MFU {r['hf_mfu']:.1%}), x{r['speedup_vs_hf']:.2f}"
+              f" (paired x{r['paired_speedup_vs_hf']:.2f}, probe spread {r['probe_spread']:.2f})", flush=True)
+        if r["probe_spread"] > 1.25:
+            print(f"warning: the matmul probe's time varied x{r['probe_spread']:.2f} during {size} training: the machine's"
+                  " speed changed during the run, so its figures are unreliable", flush=True)
     dec_size = "small" if args.quick else "base"
     for b in () if args.compile else (32, 1):
         r = bench_decoding(dec_size, vocab, b, 20, 25, 2 if args.quick else 5, device, args.dtype)
