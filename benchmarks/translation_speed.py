@@ -184,7 +184,7 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
     # robustness figures (the headline stays the ratio of medians): each step's ratio to the HF step
     # timed right after it, and the probe's slowest over fastest time, well above 1 where the machine's
     # speed changed during the run
-    out["paired_speedup_vs_hf"] = statistics.median(h / s for s, h in zip(times["seqattn"], times["hf"]))
+    out["paired_speedup_vs_hf"] = statistics.median(theirs / ours for ours, theirs in zip(times["seqattn"], times["hf"]))
     out["probe_spread"] = max(times["probe"]) / min(times["probe"])
     return out
 
