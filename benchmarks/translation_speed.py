@@ -181,12 +181,17 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
         out[f"{k}_tokens_per_s"] = b * t / med[k]
         out[f"{k}_mfu"] = flops / med[k] / peak
     out["speedup_vs_hf"] = med["hf"] / med["seqattn"]
-    # robustness figures (the headline stays the ratio of medians): each step's ratio to the HF step
-    # timed right after it, and the probe's slowest over fastest time, well above 1 where the machine's
-    # speed changed during the run
-    out["paired_speedup_vs_hf"] = statistics.median(theirs / ours for ours, theirs in zip(times["seqattn"], times["hf"]))
+    out["paired_speedup_vs_hf"] = paired(times["seqattn"], times["hf"])
     out["probe_spread"] = max(times["probe"]) / min(times["probe"])
     return out
+
+
+def paired(ours: list[float], theirs: list[float]) -> float:
+    """A robustness figure beside the headline ratio of medians: the median of each seqattn time's
+    ratio to the HF time taken right after it, which a change in the machine's speed during the
+    run moves less. (The probe's slowest over fastest time, ``probe_spread``, tells whether there
+    was such a change: well above 1.)"""
+    return statistics.median(t / o for o, t in zip(ours, theirs))
 
 
 def decoding_runs(size_name: str, vocab: int, b: int, s: int, steps: int, device) -> dict:
@@ -211,15 +216,20 @@ def decoding_runs(size_name: str, vocab: int, b: int, s: int, steps: int, device
 
 
 def bench_decoding(size_name: str, vocab: int, b: int, s: int, steps: int, reps: int, device, dtype) -> dict:
-    run = decoding_runs(size_name, vocab, b, s, steps, device)
+    fns = decoding_runs(size_name, vocab, b, s, steps, device)
+    # the matmul probe joins the rotation, as in training, to show whether the machine's speed changed
+    fns["probe"], _ = matmul_probe(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
     with torch.no_grad(), precision(device, dtype):
-        times = alternate({k: (lambda f=f: f()) for k, f in run.items()}, lambda i: (), 1, reps, device)
+        times = alternate(fns, lambda i: (), 1, reps, device)
+    probe_s = times.pop("probe")
     med = {k: statistics.median(v) for k, v in times.items()}
-    out = {"batch": b, "steps": steps, "median_s": med, "search_s": times}  # every timed search, in order
+    out = {"batch": b, "steps": steps, "median_s": med, "search_s": times,  # every timed search, in order
+           "probe_s": probe_s, "probe_spread": max(probe_s) / min(probe_s)}
     for k in med:
         out[f"{k}_tokens_per_s"] = b * steps / med[k]
-    out["greedy_speedup_vs_hf"] = med["hf_greedy"] / med["seqattn_greedy"]
-    out["beam4_speedup_vs_hf"] = med["hf_beam4"] / med["seqattn_beam4"]
+    for search in ("greedy", "beam4"):
+        out[f"{search}_speedup_vs_hf"] = med[f"hf_{search}"] / med[f"seqattn_{search}"]
+        out[f"paired_{search}_speedup_vs_hf"] = paired(times[f"seqattn_{search}"], times[f"hf_{search}"])
     return out
 
 
@@ -258,6 +268,12 @@ def bench_scaling(size_name: str, vocab: int, lengths: list[int], tokens: int, d
     return rows
 
 
+def warn_spread(spread: float, part: str) -> None:
+    if spread > 1.25:
+        print(f"warning: the matmul probe's time varied x{spread:.2f} during {part}: the machine's speed changed"
+              " during the run, so its figures are unreliable", flush=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="small step counts, under 3 minutes on 2 CPU cores")
@@ -286,15 +302,16 @@ def main() -> int:
         print(f"train {size}: seqattn {r['seqattn_tokens_per_s']:.0f} tok/s (MFU {r['seqattn_mfu']:.1%}), "
               f"hf {r['hf_tokens_per_s']:.0f} tok/s (MFU {r['hf_mfu']:.1%}), x{r['speedup_vs_hf']:.2f}"
               f" (paired x{r['paired_speedup_vs_hf']:.2f}, probe spread {r['probe_spread']:.2f})", flush=True)
-        if r["probe_spread"] > 1.25:
-            print(f"warning: the matmul probe's time varied x{r['probe_spread']:.2f} during {size} training: the machine's"
-                  " speed changed during the run, so its figures are unreliable", flush=True)
+        warn_spread(r["probe_spread"], f"{size} training")
     dec_size = "small" if args.quick else "base"
     for b in () if args.compile else (32, 1):
         r = bench_decoding(dec_size, vocab, b, 20, 25, 2 if args.quick else 5, device, args.dtype)
         result["decoding"][f"{dec_size}_batch{b}"] = r
-        print(f"decode {dec_size} batch {b}: greedy x{r['greedy_speedup_vs_hf']:.2f}, beam4 x{r['beam4_speedup_vs_hf']:.2f}"
+        print(f"decode {dec_size} batch {b}: greedy x{r['greedy_speedup_vs_hf']:.2f} (paired"
+              f" x{r['paired_greedy_speedup_vs_hf']:.2f}), beam4 x{r['beam4_speedup_vs_hf']:.2f} (paired"
+              f" x{r['paired_beam4_speedup_vs_hf']:.2f}), probe spread {r['probe_spread']:.2f}"
               f" ({ {k: round(v) for k, v in r.items() if k.endswith('tokens_per_s')} })", flush=True)
+        warn_spread(r["probe_spread"], f"decoding at batch {b}")
     lengths = [] if args.compile else [64, 256] if args.quick else [64, 128, 256, 512, 1024]
     result["scaling"]["base"] = bench_scaling("base", vocab, lengths, 4096 if not gpu else 32768, device, args.dtype)
     decoded = result["decoding"].values()
