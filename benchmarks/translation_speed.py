@@ -21,7 +21,8 @@ source tokens + decoder parameters x target tokens) for the weight matmuls (embe
 the tied output projection included as 6 x D x V per target token), plus attention scores and
 weighted sums, 12 x D x (keys attended) per token per attention layer (forward + backward).
 MFU is that count per second over a large fp32/bf16 matmul's FLOP/s, timed alternately with the
-training steps in the same run (median).
+training steps in the same run (median). The same probe runs in the decoding rotation too, there only
+to show whether the machine's speed changed during the searches (``probe_spread``).
 
 Writes benchmarks/results/translation_speed-<device>.json; the last line printed is a JSON
 summary.
@@ -134,7 +135,7 @@ def alternate(fns: dict, args_fn, warmup: int, steps: int, device) -> dict:
     return times
 
 
-def matmul_probe(device, dtype, n: int | None = None, reps: int | None = None):
+def matmul_probe(device, dtype: str, n: int | None = None, reps: int | None = None):
     """A step that runs ``reps`` n x n matmuls, and its FLOPs; timed alternately with the training
     steps, so MFU divides by the peak measured at the same moments. (On a shared 2-core VM the same
     product ran at 90 to 169 GFLOP/s a few seconds apart: one probe before or after the steps can
@@ -144,7 +145,8 @@ def matmul_probe(device, dtype, n: int | None = None, reps: int | None = None):
     peak, overstating MFU)."""
     gpu = device.type == "cuda"
     n, reps = n or (8192 if gpu else 2048), reps or (20 if gpu else 3)
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    kind = torch.bfloat16 if dtype == "bf16" else torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=kind), torch.randn(n, n, device=device, dtype=kind)
 
     def step(*_batch):
         for _ in range(reps):
@@ -170,7 +172,7 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
         models = {k: torch.compile(m) for k, m in models.items()}
     fns = {k: train_step_fn(m.train(), k, device, dtype) for k, m in models.items()}
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
-    fns["probe"], probe_flops = matmul_probe(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
+    fns["probe"], probe_flops = matmul_probe(device, dtype)
     times = alternate(fns, lambda i: batch(b, s, t, vocab, i, device), warmup, steps, device)
     med = {k: statistics.median(v) for k, v in times.items()}
     peak = probe_flops / med.pop("probe")
@@ -218,7 +220,7 @@ def decoding_runs(size_name: str, vocab: int, b: int, s: int, steps: int, device
 def bench_decoding(size_name: str, vocab: int, b: int, s: int, steps: int, reps: int, device, dtype) -> dict:
     fns = decoding_runs(size_name, vocab, b, s, steps, device)
     # the matmul probe joins the rotation, as in training, to show whether the machine's speed changed
-    fns["probe"], _ = matmul_probe(device, torch.bfloat16 if dtype == "bf16" else torch.float32)
+    fns["probe"], _ = matmul_probe(device, dtype)
     with torch.no_grad(), precision(device, dtype):
         times = alternate(fns, lambda i: (), 1, reps, device)
     probe_s = times.pop("probe")
