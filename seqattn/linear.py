@@ -30,13 +30,18 @@ one row. So the pack's backend follows the CPU vendor, each the faster where mea
 
 One row (greedy search of one sentence) is a matrix-vector product, bound by memory bandwidth,
 and both oneDNN and MKL stream the weight from one core (12.6-24 GB/s for the 1-16 MB weights of
-a base model, against 24-30 GB/s for a two-core ``sum`` over them). On the oneDNN (AMD) path, the
-pack made for one row is the weight's two column halves, (2,in,out/2), multiplied in one
-batched product so that each core streams one half: (512 x 1536) 121 us against 177, (512 x 512) 59
-against 68, (512 x 8000) 565 against 823. Not for a weight with more inputs than outputs (2048 x
-512: 252 us against oneDNN's 199), which keeps the oneDNN pack. Greedy search of one sentence
-(base, 25 steps, A/B in one process, three runs): 1.05-1.10x faster, the same hypotheses. Intel was
-not measured.
+a base model, against 24-30 GB/s for a two-core ``sum`` over them). On the oneDNN (AMD) path,
+products of up to :data:`HALVES_ROWS` rows multiply the weight's two row halves (2,out/2,in) by
+the rows' transpose in one batched product, ``W_half @ x.T``: each core streams one half as
+contiguous dot products. The 37 products of a base decoder step, with distinct weights streamed
+from memory as in a search (median of 41 alternations, four runs): one row 5.6-6.2 ms, against
+6.1-7.0 with the column halves used before (2,in,out/2, as ``x @ W_half``, weights with more
+outputs than inputs only) and 6.5-7.5 with oneDNN's pack; four rows 6.9-9.0 ms against oneDNN's
+7.8-9.4 (three runs faster by 7-10%, one 2% slower). Two rows ran even, eight and sixteen 15-26%
+slower than oneDNN: hence four. Whole searches (base, 25 steps, batch 1, A/B in one process,
+15-21 alternations, six runs) against the column halves and oneDNN's pack: greedy x1.04-1.14 and
+beam 4 (four rows) x1.03-1.16 faster (paired medians), the same hypotheses; HF's searches timed in
+the same rotation read x0.96-1.04 between the two arms. Intel was not measured.
 """
 
 from __future__ import annotations
@@ -90,8 +95,8 @@ class Linear(nn.Module):
 
 class WeightPack:
     """Packed copies (MKL or oneDNN, see :data:`BACKEND`) of one weight (out,in), each made for
-    products with ``rows`` rows (for one row on the oneDNN path: the weight's column halves, see
-    the module's docstring).
+    products with ``rows`` rows (for up to :data:`HALVES_ROWS` rows on the oneDNN path: the
+    weight's row halves, see the module's docstring).
 
     MKL packs are made from a contiguous (out,in) copy of the weight, kept while the weight is
     unchanged: packing a base decoder from it takes 22-46 ms, against 80-200 ms from the transposed
@@ -182,36 +187,38 @@ BACKEND = _backend()  # "mkl", "onednn" or "" (no packing)
 # packs made for 32 or 128 rows ran 1-, 4-, 32- and 128-row products within noise of each other and of
 # packs made for the exact count; a pack made for 1 row ran 4-row products at half speed)
 ONEDNN_PACK_ROWS = 64
+HALVES_ROWS = 4  # on the oneDNN path, products of at most this many rows use the weight's row halves
+HALVES = 0  # the key of the halves among a WeightPack's packs
 
 
 def _pack_rows(rows: int, weight: Tensor) -> int:
     """The row count a pack for ``rows``-row products is made for: its own for MKL, whose packs
     serve no other; with oneDNN, one for all, so varying batch sizes pack each weight once, except
-    for one row where the weight's halves are faster (see the module's docstring)."""
+    for few rows, where the weight's halves are faster (:data:`HALVES`, see the module's docstring)."""
     if BACKEND != "onednn":
         return rows
-    out, inp = weight.shape
-    return 1 if rows == 1 and out % 2 == 0 and out >= inp else ONEDNN_PACK_ROWS
+    return HALVES if rows <= HALVES_ROWS and weight.size(0) % 2 == 0 else ONEDNN_PACK_ROWS
 
 
 def _make_pack(weight: Tensor, rows: int) -> Tensor:
     """A pack of ``weight`` (out,in) made for ``rows``-row products (see :func:`_pack_rows`)."""
-    if BACKEND == "onednn" and rows == 1:
-        return weight.unflatten(0, (2, -1)).transpose(1, 2).contiguous()  # (out,in) -> (2,out/2,in) -> (2,in,out/2)
+    if rows == HALVES:
+        return weight.unflatten(0, (2, -1)).contiguous()  # (out,in) -> (2,out/2,in)
     if BACKEND == "onednn":
         return torch.ops.mkldnn._reorder_linear_weight(weight, rows)
     return torch.ops.mkl._mkl_reorder_linear_weight(weight, rows)
 
 
 def _halves_product(x: Tensor, halves: Tensor, bias: Tensor | None) -> Tensor:
-    """x (M,in) @ the weight's column halves (2,in,out/2) + bias -> (M,out), in one batched product,
-    a half per core."""
-    both = x.expand(2, *x.shape)  # (M,in) -> (2,M,in), no copy
+    """x (M,in) @ the weight's row halves (2,out/2,in) + bias -> (M,out), as halves @ x.T in one
+    batched product, a half per core."""
+    m = x.size(0)
+    both = x.t().expand(2, -1, -1)  # (M,in) -> (in,M) -> (2,in,M), no copy
     if bias is None:
-        out = torch.bmm(both, halves)  # (2,M,out/2)
+        out = torch.bmm(halves, both)  # (2,out/2,M)
     else:
-        out = torch.baddbmm(bias.view(2, 1, -1), both, halves)  # (out,) -> (2,1,out/2) broadcast over M
-    return out.transpose(0, 1).reshape(x.size(0), -1)  # (2,M,out/2) -> (M,2,out/2) -> (M,out); a view for M = 1
+        out = torch.baddbmm(bias.view(2, -1, 1), halves, both)  # (out,) -> (2,out/2,1) broadcast over M
+    return out.view(-1, m).t().contiguous()  # (2,out/2,M) -> (out,M) -> (M,out); no copy for M = 1
 
 
 def _can_pack(weight: Tensor, rows: int) -> bool:

@@ -55,8 +55,8 @@ def test_packed_products_equal_addmm_and_packs_are_kept_per_row_count(backend):
     use_packed(layer, 12, torch.randn(12, 16))
     if backend == "mkl":  # a pack per row count, the two most recently used kept
         assert list(layer.pack.packs) == [4, 12]
-    else:  # one pack serves every row count
-        assert list(layer.pack.packs) == [linear.ONEDNN_PACK_ROWS]
+    else:  # one pack serves every row count over HALVES_ROWS (8, 12), the weight's halves the few-row ones (4)
+        assert list(layer.pack.packs) == [linear.HALVES, linear.ONEDNN_PACK_ROWS]
     with torch.no_grad(), packed_for_rows(layer, 1):  # one row: a GEMV for MKL, nothing to pack; halves for oneDNN
         assert layer.pack.active == (1 if backend == "onednn" else 0)
         x1 = torch.randn(1, 16)
@@ -104,16 +104,24 @@ def test_a_pack_is_rebuilt_after_the_weights_change(change, backend):
 
 @pytest.mark.skipif("onednn" not in BACKENDS, reason="this torch build lacks oneDNN")
 @pytest.mark.parametrize("bias", [True, False])
-def test_one_row_products_use_the_weights_halves_where_outputs_outnumber_inputs(bias, monkeypatch):
+def test_few_row_products_use_the_weights_row_halves(bias, monkeypatch):
     monkeypatch.setattr(linear, "BACKEND", "onednn")
     torch.manual_seed(0)
-    wide, narrow = Linear(16, 24, bias=bias).eval(), Linear(24, 16, bias=bias).eval()
-    for layer, halves in ((wide, True), (narrow, False)):
-        with torch.no_grad(), packed_for_rows(layer, 1):
-            assert (layer.pack.packed.shape == (2, layer.in_features, layer.out_features // 2)) == halves
-            for rows in (1, 3):  # the pack is made for one row; another count still gets the right product
-                x = torch.randn(rows, layer.in_features)
-                want = x @ layer.weight + (layer.bias if bias else 0)
-                torch.testing.assert_close(layer(x), want)
-    with torch.no_grad(), packed_for_rows(wide, 4):  # more rows: the oneDNN pack, the halves kept beside it
-        assert wide.pack.packed.dim() == 2 and list(wide.pack.packs) == [1, linear.ONEDNN_PACK_ROWS]
+    wide, narrow, odd = (Linear(i, o, bias=bias).eval() for i, o in ((16, 24), (24, 16), (16, 7)))
+    for layer in (wide, narrow):
+        for rows in range(1, linear.HALVES_ROWS + 1):
+            with torch.no_grad(), packed_for_rows(layer, rows):
+                assert layer.pack.packed.shape == (2, layer.out_features // 2, layer.in_features)
+                for m in {1, rows, 7}:  # the pack serves any row count
+                    x = torch.randn(m, layer.in_features)
+                    want = x @ layer.weight + (layer.bias if bias else 0)
+                    got = layer(x)
+                    assert got.is_contiguous()
+                    torch.testing.assert_close(got, want)
+        assert list(layer.pack.packs) == [linear.HALVES]  # one pack for every few-row count
+    with torch.no_grad(), packed_for_rows(odd, 1):  # an odd number of outputs has no halves: the oneDNN pack
+        assert odd.pack.packed.dim() == 2
+        x = torch.randn(1, 16)
+        torch.testing.assert_close(odd(x), x @ odd.weight + (odd.bias if bias else 0))
+    with torch.no_grad(), packed_for_rows(wide, linear.HALVES_ROWS + 1):  # more rows: the oneDNN pack, the halves kept
+        assert wide.pack.packed.dim() == 2 and list(wide.pack.packs) == [linear.HALVES, linear.ONEDNN_PACK_ROWS]
