@@ -24,6 +24,11 @@ MFU is that count per second over a large fp32/bf16 matmul's FLOP/s, timed alter
 training steps in the same run (median). The same probe runs in the decoding rotation too, there only
 to show whether the machine's speed changed during the searches (``probe_spread``).
 
+Length scaling: one seqattn base training step per length, each in a fresh process (peak RSS is a
+process's), after a warm-up step, at a fixed number of tokens per batch: 4,096 on a CPU, 32,768 on a
+GPU, and 2,048 in ``--quick`` on a CPU (lengths 64 and 256 only), which keeps quick mode under 3 minutes
+on a slow day of the 2-core AMD VM (3 min 1-4 s at 4,096 tokens, 2026-11-24).
+
 Writes benchmarks/results/translation_speed-<device>.json; the last line printed is a JSON
 summary.
 """
@@ -315,7 +320,8 @@ def main() -> int:
               f" ({ {k: round(v) for k, v in r.items() if k.endswith('tokens_per_s')} })", flush=True)
         warn_spread(r["probe_spread"], f"decoding at batch {b}")
     lengths = [] if args.compile else [64, 256] if args.quick else [64, 128, 256, 512, 1024]
-    result["scaling"]["base"] = bench_scaling("base", vocab, lengths, 4096 if not gpu else 32768, device, args.dtype)
+    tokens = 32768 if gpu else 2048 if args.quick else 4096  # per batch; see the docstring
+    result["scaling"]["base"] = bench_scaling("base", vocab, lengths, tokens, device, args.dtype)
     decoded = result["decoding"].values()
     summary = {
         "train_speedup_vs_hf": round(min(result["training"][s]["speedup_vs_hf"] for s in SIZES), 3),
