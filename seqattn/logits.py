@@ -49,7 +49,8 @@ class LogitsBuffer:
         if _use_count is None or (self.flat is not None and self._count() > self.refs):
             return like.new_empty(shape)  # still held (e.g. a caller keeps the last logits): fresh memory
         flat = self.flat
-        if flat is None or flat.numel() < n or flat.dtype != like.dtype or flat.device != like.device:
+        if (flat is None or flat.numel() < n or flat.dtype != like.dtype or flat.device != like.device
+                or flat.is_inference() and not torch.is_inference_mode_enabled()):  # made by a search, see search.py
             self.flat = flat = None  # the old buffer goes before the new one is made
             self.flat = like.new_empty(n)
             self.refs = self._count()

@@ -32,7 +32,7 @@ def max_lengths(src_mask: Tensor, a: float, b: int) -> Tensor:
     return (a * src_mask.sum(1).float() + b).long().clamp(min=1)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def greedy(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, max_len_a: float = 1.2,
            max_len_b: int = 10, min_len: int = 1) -> list[list[Hypothesis]]:
     memory, mem_mask = model.encode(src, src_mask)
@@ -77,7 +77,7 @@ def _strip(row: list[int], eos: int) -> list[int]:
     return row[: row.index(eos)] if eos in row else row
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def beam_search(model, src: Tensor, src_mask: Tensor, *, bos: int, eos: int, beam: int = 4,
                 length_penalty_alpha: float = 0.6, max_len_a: float = 1.2, max_len_b: int = 10,
                 n_best: int = 1, min_len: int = 1) -> list[list[Hypothesis]]:

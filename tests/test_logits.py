@@ -48,6 +48,21 @@ def test_buffer_is_not_reused_while_held_and_grows():
         assert project(torch.randn(30, 4), weight, buffer).shape == (30, 7)
 
 
+def test_buffer_filled_by_a_search_is_replaced_for_training():
+    """Searches run under inference mode, whose tensors cannot be written or saved for backward
+    outside it: a buffer they filled must not be handed to a training step."""
+    torch.manual_seed(2)
+    weight, buffer = torch.randn(7, 4), LogitsBuffer()
+    with torch.inference_mode():
+        logits = project(torch.randn(3, 4), weight, buffer)  # as greedy() where no pack applies
+        assert logits.is_inference()
+        del logits
+    hidden, target = torch.randn(3, 4), torch.randint(0, 7, (3,))
+    ref = _step(hidden, weight, target, None)
+    ours = _step(hidden, weight, target, buffer)
+    assert torch.allclose(ours[0], ref[0], atol=1e-5) and torch.allclose(ours[2], ref[2], atol=1e-5)
+    assert not buffer.flat.is_inference()
+
 def test_loss_overwrites_only_consumable_logits():
     torch.manual_seed(1)
     weight, target = torch.randn(9, 5), torch.randint(0, 9, (6,))
