@@ -1,73 +1,37 @@
 """The output projection of a decoder, into memory reused from one training step to the next.
 
-On the CPU, PyTorch takes tensor memory from glibc's ``malloc``, which serves a block over its
-largest mmap threshold (32 MB) with a fresh ``mmap`` and unmaps it on free, so a tensor that large
-is paid in page faults at every step. The logits are a step's largest tensors, and their gradient
+On the CPU, a tensor over 32 MB is paid in page faults every time it is made (see
+:mod:`seqattn.buffer`). The logits are a training step's largest tensors, and their gradient
 another as large: 1,536 tokens x 8,000 types in fp32 is 49 MB, 4,096 tokens (the Multi30k
 recipe's batches) 131 MB. On this project's 2-core AMD EPYC, allocating and filling 49 MB took
 17.3 ms, filling it again 1.4 ms; the 1,536 x 512 x 8,000 projection ran at 141 GFLOP/s into fresh
 memory, 173 into reused memory (185 for a 2,048-cube probe).
 
-:func:`project` writes the logits into a :class:`LogitsBuffer` kept by the decoder, reused once
-nothing else holds it, and :func:`seqattn.loss.smoothed_cross_entropy` writes their gradient over
-them (:func:`consumable`); the fused cross-entropies of Megatron-LM and Liger also reuse the
-logits' memory. Training steps of translation_speed.py's small model (d_model 256, 3+3 layers,
-vocabulary 8,000, fp32, A/B against the plain product in one process, HF alongside): 1.059x as fast
-at 64 x 24 token batches (522 against 553 ms), 1.056x at 128 x 32 (1,374 against 1,450 ms); minor
-page faults per step fell from 24-29 thousand to 0-11 thousand at 1,536 tokens, from 64-76 thousand
-to 0-22 thousand at 4,096 (HF's steps: 73-85 and 196-225 thousand). The base model (d_model 512, 6+6),
-whose steps are 5x longer for the same logits, showed no difference (0.993x, within the spread).
+:func:`project` writes the logits into a :class:`~seqattn.buffer.ReusableBuffer` kept by the
+decoder, reused once nothing else holds it, and :func:`seqattn.loss.smoothed_cross_entropy` writes
+their gradient over them (:func:`consumable`); the fused cross-entropies of Megatron-LM and Liger
+also reuse the logits' memory. Training steps of translation_speed.py's small model (d_model 256,
+3+3 layers, vocabulary 8,000, fp32, A/B against the plain product in one process, HF alongside):
+1.059x as fast at 64 x 24 token batches (522 against 553 ms), 1.056x at 128 x 32 (1,374 against
+1,450 ms); minor page faults per step fell from 24-29 thousand to 0-11 thousand at 1,536 tokens,
+from 64-76 thousand to 0-22 thousand at 4,096 (HF's steps: 73-85 and 196-225 thousand). The base
+model (d_model 512, 6+6), whose steps are 5x longer for the same logits, showed no difference
+(0.993x, within the spread).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-# the number of references to a tensor's storage (private; without it no buffer is ever reused)
-_use_count = getattr(torch._C, "_storage_Use_Count", None)
-
-
-class LogitsBuffer:
-    """One flat buffer, handed out as the memory of each projection once nothing holds its last
-    result (neither autograd nor the caller), and grown when a request is larger. Held as a plain
-    attribute of a decoder, so ``state_dict`` and ``.to()`` never see it; copies of the decoder
-    start without one."""
-
-    def __init__(self) -> None:
-        self.flat: Tensor | None = None
-        self.refs = 0  # the storage's reference count while only this buffer holds it
-
-    def _count(self) -> int:
-        return _use_count(self.flat.untyped_storage()._cdata)
-
-    def take(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
-        """Uninitialised memory for a tensor of ``shape`` with ``like``'s dtype and device."""
-        n = math.prod(shape)
-        if _use_count is None or (self.flat is not None and self._count() > self.refs):
-            return like.new_empty(shape)  # still held (e.g. a caller keeps the last logits): fresh memory
-        flat = self.flat
-        if (flat is None or flat.numel() < n or flat.dtype != like.dtype or flat.device != like.device
-                or flat.is_inference() and not torch.is_inference_mode_enabled()):  # made by a search, see search.py
-            self.flat = flat = None  # the old buffer goes before the new one is made
-            self.flat = like.new_empty(n)
-            self.refs = self._count()
-        return self.flat[:n].view(shape)
-
-    def __deepcopy__(self, memo: dict) -> "LogitsBuffer":
-        return LogitsBuffer()
-
-    def __copy__(self) -> "LogitsBuffer":
-        return LogitsBuffer()
+from seqattn.buffer import ReusableBuffer
 
 
 class _Projection(torch.autograd.Function):
     """hidden (N,D) @ weight(V,D).T -> (N,V) into ``buffer``'s memory."""
 
     @staticmethod
-    def forward(ctx, hidden: Tensor, weight: Tensor, buffer: LogitsBuffer) -> Tensor:
+    def forward(ctx, hidden: Tensor, weight: Tensor, buffer: ReusableBuffer) -> Tensor:
         out = buffer.take((hidden.size(0), weight.size(0)), hidden)
         torch.mm(hidden, weight.t(), out=out)
         ctx.save_for_backward(hidden, weight)
@@ -81,7 +45,7 @@ class _Projection(torch.autograd.Function):
         return d_hidden, d_weight, None
 
 
-def project(hidden: Tensor, weight: Tensor, buffer: LogitsBuffer) -> Tensor:
+def project(hidden: Tensor, weight: Tensor, buffer: ReusableBuffer) -> Tensor:
     """Logits ``hidden (...,D) @ weight(V,D).T -> (...,V)``, into ``buffer`` on the CPU in fp32
     (elsewhere, under autocast or ``torch.compile``: a plain product)."""
     if (hidden.device.type != "cpu" or hidden.dtype != torch.float32 or weight.dtype != torch.float32

@@ -3,7 +3,8 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from seqattn.logits import LogitsBuffer, consumable, project
+from seqattn.buffer import ReusableBuffer
+from seqattn.logits import consumable, project
 from seqattn.loss import smoothed_cross_entropy
 
 
@@ -19,7 +20,7 @@ def _step(hidden, weight, target, buffer):
 
 def test_projection_and_loss_match_the_plain_product_and_reuse_memory():
     torch.manual_seed(0)
-    weight, buffer = torch.randn(50, 16), LogitsBuffer()
+    weight, buffer = torch.randn(50, 16), ReusableBuffer()
     addresses = []
     for rows in (40, 40, 25, 40):  # smaller requests reuse the buffer's memory too
         hidden, target = torch.randn(rows, 16), torch.randint(0, 50, (rows,))
@@ -32,7 +33,7 @@ def test_projection_and_loss_match_the_plain_product_and_reuse_memory():
 
 
 def test_buffer_is_not_reused_while_held_and_grows():
-    weight, buffer = torch.randn(7, 4), LogitsBuffer()
+    weight, buffer = torch.randn(7, 4), ReusableBuffer()
     with torch.no_grad():
         first = project(torch.randn(3, 4), weight, buffer)
         kept = first.clone()
@@ -52,7 +53,7 @@ def test_buffer_filled_by_a_search_is_replaced_for_training():
     """Searches run under inference mode, whose tensors cannot be written or saved for backward
     outside it: a buffer they filled must not be handed to a training step."""
     torch.manual_seed(2)
-    weight, buffer = torch.randn(7, 4), LogitsBuffer()
+    weight, buffer = torch.randn(7, 4), ReusableBuffer()
     with torch.inference_mode():
         logits = project(torch.randn(3, 4), weight, buffer)  # as greedy() where no pack applies
         assert logits.is_inference()
@@ -73,7 +74,7 @@ def test_loss_overwrites_only_consumable_logits():
     plain = torch.randn(6, 5, requires_grad=True) @ weight.t()
     assert not consumable(plain) and not consumable(leaf)
     hidden = torch.randn(6, 5, requires_grad=True)
-    logits = project(hidden, weight, LogitsBuffer())
+    logits = project(hidden, weight, ReusableBuffer())
     assert consumable(logits)
     expected = torch.autograd.grad(F.cross_entropy(logits, target, label_smoothing=0.1, reduction="sum"), logits,
                                    retain_graph=True)[0]
@@ -82,7 +83,7 @@ def test_loss_overwrites_only_consumable_logits():
 
 
 def test_projection_keeps_leading_dimensions_and_copies_start_empty():
-    weight, buffer = torch.randn(11, 4), LogitsBuffer()
+    weight, buffer = torch.randn(11, 4), ReusableBuffer()
     hidden = torch.randn(2, 3, 4)
     assert torch.allclose(project(hidden, weight, buffer), hidden @ weight.t(), atol=1e-6)
     assert buffer.flat is not None and copy.deepcopy(buffer).flat is None

@@ -161,3 +161,25 @@ def test_cache_reorder_equals_row_selection(index):
     for layer, (keys, values) in enumerate(got):  # (N,H,t,Dh) each
         torch.testing.assert_close(out.buf[:4, layer, 0].permute(1, 2, 0, 3), keys[idx], rtol=0, atol=0)  # (N',H,t,Dh)
         torch.testing.assert_close(out.buf[:4, layer, 1].permute(1, 2, 0, 3), values[idx], rtol=0, atol=0)
+
+
+def test_searches_reuse_the_cache_memory_unless_it_is_held():
+    """A Transformer decoder's self-attention cache is written into the same memory search after
+    search, but never into memory a state still holds; training lets it go."""
+    model = tiny_model(6)
+    src, mask = source(6)
+    first = beam_search(model, src, mask, bos=BOS, eos=EOS, beam=3)
+    memory = model.decoder.cache_memory
+    address = memory.flat.data_ptr()
+    assert beam_search(model, src, mask, bos=BOS, eos=EOS, beam=3) == first
+    assert memory.flat.data_ptr() == address
+    with torch.inference_mode():  # as in a search
+        state = model.decoder.init_state(*model.encode(src, mask))
+        _, state = model.decoder.step(torch.full((src.size(0),), BOS), state)
+        held = state["self"].buf
+        assert held.data_ptr() == address
+        kept = held.clone()
+    assert beam_search(model, src, mask, bos=BOS, eos=EOS, beam=3) == first
+    assert torch.equal(held, kept)  # the search took fresh memory
+    model.train()
+    assert memory.flat is None

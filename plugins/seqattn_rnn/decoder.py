@@ -9,9 +9,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from seqattn.buffer import ReusableBuffer
 from seqattn.dropout import Dropout
 from seqattn.interfaces import Decoder, expand_beam
-from seqattn.logits import LogitsBuffer, project
+from seqattn.logits import project
 from seqattn.spec import ComponentSpec, Spec
 
 
@@ -31,7 +32,7 @@ class _RNNDecoder(Decoder):
         self.attention = attention.build(hidden, memory_dim)
         self.layers, self.hidden, self.memory_dim = layers, hidden, memory_dim
         self.proj = None if tie_output and out_dim == embed_dim else nn.Linear(out_dim, vocab_size, bias=False)
-        self.logits_buffer = LogitsBuffer()
+        self.logits_buffer = ReusableBuffer()
 
     @property
     def embed_tokens(self) -> nn.Embedding:

@@ -7,10 +7,11 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from seqattn.buffer import ReusableBuffer
 from seqattn.dropout import Dropout
 from seqattn.interfaces import Decoder, expand_beam
 from seqattn.linear import WeightPack
-from seqattn.logits import LogitsBuffer, project
+from seqattn.logits import project
 from seqattn.spec import ComponentSpec, Spec
 from seqattn_transformer.layers import Embedding, FeedForward, KVCache, MultiHeadAttention, init_linear
 
@@ -93,7 +94,8 @@ class TransformerDecoder(Decoder):
         self.final_norm = nn.LayerNorm(d_model) if pre else nn.Identity()
         self.proj = None if tie_output else nn.Linear(d_model, vocab_size, bias=False)
         self.out_pack = WeightPack()
-        self.logits_buffer = LogitsBuffer()
+        self.logits_buffer = ReusableBuffer()
+        self.cache_memory = ReusableBuffer()  # for the self-attention caches of search after search
         init_linear(self.layers)
 
     @property
@@ -128,6 +130,7 @@ class TransformerDecoder(Decoder):
     def train(self, mode: bool = True) -> "TransformerDecoder":
         if mode:
             self.out_pack.clear()
+            self.cache_memory.clear()
         return super().train(mode)
 
     def output(self, hidden: Tensor) -> Tensor:
@@ -148,7 +151,7 @@ class TransformerDecoder(Decoder):
             "_cross": [{"k": k, "v": v} for k, v in cross],  # (N/g,H,S,Dh) each, fixed per source
             "_group": group,  # rows per stored source: a source's beams share its keys/values
             "scorer": [{} for _ in self.layers],  # a stateful cross-attention scorer's memory
-            "self": KVCache(len(self.layers)),  # self-attention keys/values of the steps so far
+            "self": KVCache(len(self.layers), memory=self.cache_memory),  # self-attention keys/values so far
             "_t": 0,
         }
 

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from seqattn.buffer import ReusableBuffer
 from seqattn.dropout import Dropout, dropout
 from seqattn.errors import SeqattnError
 from seqattn.linear import Linear
@@ -86,10 +87,12 @@ class KVCache:
     decoder, in one time-major buffer (capacity,L,2,N,H,Dh) that grows ``grow`` positions at a
     time. A step writes each layer's new key and value with one copy in place, and beam
     reordering moves the keys and values of every layer with one ``index_copy_`` over the filled
-    positions of the rows that change."""
+    positions of the rows that change. The first buffer comes from ``memory``, when given: a
+    decoder's :class:`~seqattn.buffer.ReusableBuffer`, so that search after search writes into
+    memory already mapped (a beam search's cache is larger than ``malloc`` keeps)."""
 
-    def __init__(self, layers: int, grow: int = 32) -> None:
-        self.layers, self.grow = layers, grow
+    def __init__(self, layers: int, grow: int = 32, memory: ReusableBuffer | None = None) -> None:
+        self.layers, self.grow, self.memory = layers, grow, memory
         self.len = 0  # positions every layer has written; see advance
         self.buf: Tensor | None = None
 
@@ -98,7 +101,8 @@ class KVCache:
         keys and values (N,H,len+1,Dh) each, as views."""
         t, (n, _, h, dh) = self.len, kv.shape
         if self.buf is None or t == self.buf.size(0):
-            grown = kv.new_empty(t + 1 + self.grow, self.layers, 2, n, h, dh)  # (capacity,L,2,N,H,Dh)
+            shape = (t + 1 + self.grow, self.layers, 2, n, h, dh)  # (capacity,L,2,N,H,Dh)
+            grown = kv.new_empty(shape) if self.memory is None else self.memory.take(shape, kv)  # fresh when held
             if t:
                 grown[:t] = self.buf[:t]
             self.buf = grown
