@@ -64,6 +64,7 @@ def test_buffer_filled_by_a_search_is_replaced_for_training():
     assert torch.allclose(ours[0], ref[0], atol=1e-5) and torch.allclose(ours[2], ref[2], atol=1e-5)
     assert not buffer.flat.is_inference()
 
+
 def test_loss_overwrites_only_consumable_logits():
     torch.manual_seed(1)
     weight, target = torch.randn(9, 5), torch.randint(0, 9, (6,))
