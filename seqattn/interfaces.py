@@ -122,6 +122,9 @@ class Decoder(nn.Module):
     cross-attention keys/values) —
     reordering only ever moves rows among the beams of one sentence, so those entries stay valid
     without a copy per step, whether stored per row (:func:`expand_beam`) or once per source.
+    Search runs under ``torch.inference_mode``: what a decoder makes there and keeps afterwards
+    (a cache, a buffer) can be read but not written or saved for backward outside it, so training
+    must not reuse it (see :class:`seqattn.buffer.ReusableBuffer`).
     """
 
     embed_tokens: nn.Embedding | None = None
