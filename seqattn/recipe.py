@@ -141,6 +141,10 @@ class Validator:
             return {str(k): self.value(v, vt, f"{path}.{k}") for k, v in raw.items()}
         if dataclasses.is_dataclass(tp):
             return self.config(raw, tp, path)
+        return self._scalar(raw, tp, path)
+
+    def _scalar(self, raw: Any, tp: Any, path: str) -> Any:
+        """``raw`` checked against a plain ``bool``/``int``/``float``/``str``/``None`` annotation."""
         if tp is bool:
             if isinstance(raw, bool):
                 return raw
