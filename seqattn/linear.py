@@ -42,6 +42,18 @@ slower than oneDNN: hence four. Whole searches (base, 25 steps, batch 1, A/B in 
 15-21 alternations, six runs) against the column halves and oneDNN's pack: greedy x1.04-1.14 and
 beam 4 (four rows) x1.03-1.16 faster (paired medians), the same hypotheses; HF's searches timed in
 the same rotation read x0.96-1.04 between the two arms. Intel was not measured.
+
+Outside packed decoding (training, encoders), the oneDNN path also runs the forward product and
+the input's gradient through oneDNN's inner product, on the plain weight (:class:`_OneDNNLinear`;
+packing first would cost a weight-sized reorder per optimizer step). On the AMD EPYC, 1,536-row
+products of the Transformer base and small shapes ran at 203-222 GFLOP/s forward against 185-201
+with ``addmm``, 203-219 for the input's gradient against 184-202 with ``grad @ W.T``; for the
+weight's gradient oneDNN was mixed (113-213 against 162-193), so ``x.T @ grad`` stays with MKL.
+Results equal ``addmm``'s up to rounding order (fp32 throughout). Whole training steps of
+translation_speed.py (64 x 24 tokens, A/B in one process with HF's step in the rotation): base
+x1.034-1.069 (paired), small x1.021-1.023; with HF in the rotation the base ratio read x1.152
+against x1.128. Searches, whose encoders gain: batch-32 greedy x1.036-1.04, beam 4 x0.997-1.02,
+batch-1 greedy x1.047. Intel keeps ``addmm`` (not measured there).
 """
 
 from __future__ import annotations
@@ -85,12 +97,47 @@ class Linear(nn.Module):
         rows = x if flat else x.reshape(-1, self.in_features)  # (...,in) -> (M,in)
         if self.pack.active:
             out = self.pack.matmul(rows, self.bias)
+        elif _onednn_dense(rows, self.weight):
+            out = _OneDNNLinear.apply(rows, self.weight, self.bias)  # (M,out)
         else:
             out = rows @ self.weight if self.bias is None else torch.addmm(self.bias, rows, self.weight)  # (M,out)
         return out if flat else out.view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+def _onednn_dense(x: Tensor, weight: Tensor) -> bool:
+    """Whether a product outside packed decoding goes through :class:`_OneDNNLinear`: fp32 on the
+    CPU where oneDNN is the backend (see :data:`BACKEND`), not under autocast or ``torch.compile``
+    (neither traces the oneDNN op)."""
+    return (BACKEND == "onednn" and x.device.type == "cpu" and x.dtype == torch.float32
+            and weight.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
+
+
+class _OneDNNLinear(torch.autograd.Function):
+    """``x (M,in) @ weight (in,out) + bias`` and the input's gradient through oneDNN's inner
+    product, which reads the plain weight in either orientation; the weight's gradient through
+    ``x.T @ grad`` (MKL), which was as fast or faster there (see the module's docstring)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return torch.ops.mkldnn._linear_pointwise(x, weight.t(), bias, "none", [], "")  # (M,out)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        d_x = None
+        if ctx.needs_input_grad[0]:  # grad (M,out) @ weight(in,out).T -> (M,in): weight read as (out=in, in=out)
+            d_x = torch.ops.mkldnn._linear_pointwise(grad, weight, None, "none", [], "")
+        d_w = x.t() @ grad if ctx.needs_input_grad[1] else None  # (in,M) @ (M,out) -> (in,out)
+        d_b = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return d_x, d_w, d_b
 
 
 class WeightPack:

@@ -6,12 +6,24 @@ from seqattn import linear
 from seqattn.linear import Linear, packed_for_rows
 
 
-def test_linear_stores_in_out_and_matches_nn_linear_with_gradients():
+BACKENDS = linear.usable_backends()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    """Each packed-GEMM backend this torch build has, whichever this CPU would pick."""
+    monkeypatch.setattr(linear, "BACKEND", request.param)
+    return request.param
+
+
+def test_linear_stores_in_out_and_matches_nn_linear_with_gradients(backend):
+    """Training products: oneDNN's inner product where it is the backend, addmm elsewhere."""
     torch.manual_seed(0)
     layer = Linear(8, 5)
     assert layer.weight.shape == (8, 5) and layer.bias.shape == (5,)
     assert layer.weight.abs().max() <= 8**-0.5  # nn.Linear's U(-1/sqrt(in), 1/sqrt(in))
     x = torch.randn(3, 4, 8, requires_grad=True)
+    assert linear._onednn_dense(x.reshape(-1, 8), layer.weight) == (backend == "onednn")
     y = layer(x)
     ref = torch.nn.functional.linear(x, layer.weight.t(), layer.bias)
     assert y.shape == (3, 4, 5) and torch.allclose(y, ref, atol=1e-6)
@@ -22,17 +34,13 @@ def test_linear_stores_in_out_and_matches_nn_linear_with_gradients():
         assert torch.allclose(a, b, atol=1e-5)
     no_bias = Linear(8, 5, bias=False)
     assert no_bias.bias is None and set(no_bias.state_dict()) == {"weight"}
-    assert torch.allclose(no_bias(x[0]), x[0] @ no_bias.weight)
-
-
-BACKENDS = linear.usable_backends()
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request, monkeypatch):
-    """Each packed-GEMM backend this torch build has, whichever this CPU would pick."""
-    monkeypatch.setattr(linear, "BACKEND", request.param)
-    return request.param
+    rows = torch.randn(8, 6, requires_grad=True).t()  # (6,8), not contiguous
+    out = no_bias(rows)
+    assert torch.allclose(out, rows @ no_bias.weight, atol=1e-6)
+    no_bias.weight.requires_grad_(False)  # a frozen weight: only the input's gradient
+    (d_rows,) = torch.autograd.grad(no_bias(rows).square().sum(), rows)
+    assert torch.allclose(d_rows, 2 * (rows @ no_bias.weight) @ no_bias.weight.t(), atol=1e-5)
+    assert Linear(3, 0)(torch.randn(2, 3)).shape == (2, 0)
 
 
 def use_packed(layer: Linear, rows: int, x: Tensor) -> Tensor:
