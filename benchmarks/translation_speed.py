@@ -21,8 +21,10 @@ source tokens + decoder parameters x target tokens) for the weight matmuls (embe
 the tied output projection included as 6 x D x V per target token), plus attention scores and
 weighted sums, 12 x D x (keys attended) per token per attention layer (forward + backward).
 MFU is that count per second over a large fp32/bf16 matmul's FLOP/s, timed alternately with the
-training steps in the same run (median). The same probe runs in the decoding rotation too, there only
-to show whether the machine's speed changed during the searches (``probe_spread``).
+training steps in the same run (median); on a CPU in fp32 the product is timed both as ``a @ b``
+(MKL) and through oneDNN's inner product, and MFU divides by the faster (``probe_flops_per_s``
+keeps both). The ``a @ b`` probe runs in the decoding rotation too, there only to show whether the
+machine's speed changed during the searches (``probe_spread``, in training too).
 
 Length scaling: one seqattn base training step per length, each in a fresh process (peak RSS is a
 process's), after a warm-up step, at a fixed number of tokens per batch: 4,096 on a CPU, 32,768 on a
@@ -159,6 +161,22 @@ def matmul_probe(device, dtype: str, n: int | None = None, reps: int | None = No
     return step, 2.0 * n**3 * reps
 
 
+def onednn_probe(device, dtype: str, n: int = 2048, reps: int = 3):
+    """The probe's product through oneDNN's fp32 inner product (``torch.ops.mkldnn``), which
+    seqattn's Linear uses for training on the oneDNN path (see ``seqattn/linear.py``); None where
+    that does not apply (a GPU, bf16, a torch build without it). On the 2-core AMD EPYC it ran the
+    2,048 product at 208-212 GFLOP/s against 179-184 for ``a @ b`` (MKL): MFU divides by the faster
+    of the two, so a faster kernel in seqattn cannot inflate it."""
+    if device.type != "cpu" or dtype != "fp32" or not hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+        return None
+    a, b = torch.randn(n, n), torch.randn(n, n)
+
+    def step(*_batch):
+        for _ in range(reps):
+            torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")  # a @ b.T
+    return step
+
+
 def train_flops(size: dict, vocab: int, b: int, s: int, t: int) -> float:
     d, f, n = size["d"], size["ffn"], size["layers"]
     enc_layer = 4 * d * d + 2 * d * f  # attention projections + feed-forward (weights only)
@@ -178,12 +196,16 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
     fns = {k: train_step_fn(m.train(), k, device, dtype) for k, m in models.items()}
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     fns["probe"], probe_flops = matmul_probe(device, dtype)
+    fns["probe_onednn"] = onednn_probe(device, dtype)
+    if fns["probe_onednn"] is None:
+        del fns["probe_onednn"]
     times = alternate(fns, lambda i: batch(b, s, t, vocab, i, device), warmup, steps, device)
     med = {k: statistics.median(v) for k, v in times.items()}
-    peak = probe_flops / med.pop("probe")
+    probes = {k: probe_flops / med.pop(k) for k in ("probe", "probe_onednn") if k in med}  # FLOP/s of each
+    peak = max(probes.values())
     flops = train_flops(size, vocab, b, s, t)
     out = {"params": params, "batch": [b, s, t], "median_step_s": med, "step_s": times, "peak_matmul_flops": peak,
-           "step_flops": flops}
+           "probe_flops_per_s": probes, "step_flops": flops}
     for k in models:
         out[f"{k}_tokens_per_s"] = b * t / med[k]
         out[f"{k}_mfu"] = flops / med[k] / peak
