@@ -196,9 +196,9 @@ def bench_training(size_name: str, vocab: int, b: int, s: int, t: int, warmup: i
     fns = {k: train_step_fn(m.train(), k, device, dtype) for k, m in models.items()}
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}
     fns["probe"], probe_flops = matmul_probe(device, dtype)
-    fns["probe_onednn"] = onednn_probe(device, dtype)
-    if fns["probe_onednn"] is None:
-        del fns["probe_onednn"]
+    onednn = onednn_probe(device, dtype)
+    if onednn is not None:
+        fns["probe_onednn"] = onednn
     times = alternate(fns, lambda i: batch(b, s, t, vocab, i, device), warmup, steps, device)
     med = {k: statistics.median(v) for k, v in times.items()}
     probes = {k: probe_flops / med.pop(k) for k in ("probe", "probe_onednn") if k in med}  # FLOP/s of each

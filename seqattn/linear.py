@@ -107,13 +107,18 @@ class Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-def _onednn_dense(x: Tensor, weight: Tensor) -> bool:
-    """Whether a product outside packed decoding goes through :class:`_OneDNNLinear`: fp32 on the
-    CPU where oneDNN is the backend (see :data:`BACKEND`), not under autocast or ``torch.compile``
-    (neither traces the oneDNN op)."""
-    return (BACKEND == "onednn" and x.device.type == "cpu" and x.dtype == torch.float32
-            and weight.dtype == torch.float32
+def eager_cpu_fp32(*tensors: Tensor) -> bool:
+    """All ``tensors`` on the CPU in fp32, outside CPU autocast (which would run the products in
+    bf16) and ``torch.compile`` (which traces neither a oneDNN op nor an ``out=`` buffer): where
+    the CPU-specific products of this module and :mod:`seqattn.logits` apply."""
+    return (all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
             and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
+
+
+def _onednn_dense(x: Tensor, weight: Tensor) -> bool:
+    """Whether a product outside packed decoding goes through :class:`_OneDNNLinear`: where oneDNN
+    is the backend (see :data:`BACKEND`) and :func:`eager_cpu_fp32` holds."""
+    return BACKEND == "onednn" and eager_cpu_fp32(x, weight)
 
 
 class _OneDNNLinear(torch.autograd.Function):

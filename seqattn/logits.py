@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from seqattn.buffer import ReusableBuffer
+from seqattn.linear import eager_cpu_fp32
 
 
 class _Projection(torch.autograd.Function):
@@ -48,8 +49,7 @@ class _Projection(torch.autograd.Function):
 def project(hidden: Tensor, weight: Tensor, buffer: ReusableBuffer) -> Tensor:
     """Logits ``hidden (...,D) @ weight(V,D).T -> (...,V)``, into ``buffer`` on the CPU in fp32
     (elsewhere, under autocast or ``torch.compile``: a plain product)."""
-    if (hidden.device.type != "cpu" or hidden.dtype != torch.float32 or weight.dtype != torch.float32
-            or torch.is_autocast_enabled("cpu") or torch.compiler.is_compiling()):
+    if not eager_cpu_fp32(hidden, weight):
         return hidden @ weight.t()  # (...,D) @ (D,V) -> (...,V)
     if hidden.dim() == 2:  # no view on top, so that the loss sees the logits as consumable
         return _Projection.apply(hidden, weight, buffer)
