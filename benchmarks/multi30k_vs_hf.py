@@ -3,9 +3,12 @@ with a MarianConfig of the same dimensions, one sentencepiece model shared by bo
 wall-clock training budget each.
 
     python benchmarks/multi30k_vs_hf.py [--budget-minutes 30] [--data ../shared/data/multi30k]
-                                        [--seqattn-set train.max_tokens=2048 ...]
+                                        [--seqattn-set train.max_tokens=2048 ...] [--work DIR [--resume]]
 
 ``--seqattn-set`` overrides keys of seqattn's recipe for this run (recorded in the result).
+Each run trains from scratch in a new directory under runs/multi30k_vs_hf/ unless ``--work``
+names one; ``--resume`` continues an interrupted seqattn run there (HF always starts afresh),
+and the result records that it did.
 
 Reports end-to-end real (non-padding) target tokens per second of training, the padding
 fraction of the target batches, and test_2016_flickr sacreBLEU with its signature, in
@@ -45,12 +48,12 @@ def train_tokenizer(data: Path, run_dir: Path) -> None:
     tok.train(src + tgt, run_dir / "tokenizer")
 
 
-def run_seqattn(data: Path, run_dir: Path, budget: float, overrides: list[str]) -> dict:
+def run_seqattn(data: Path, run_dir: Path, budget: float, overrides: list[str], resume: bool) -> dict:
     sets = [f"task.{s}.files={data}/{f}.{{lang}}" for s, f in (("train", "train"), ("valid", "val"),
                                                               ("test", "test_2016_flickr"))]
     sets += [f"train.max_minutes={budget}"] + overrides
     start = time.time()
-    cmd = [sys.executable, "-m", "seqattn.cli", "run", str(RECIPE), "--output", str(run_dir), "--resume"]
+    cmd = [sys.executable, "-m", "seqattn.cli", "run", str(RECIPE), "--output", str(run_dir)] + ["--resume"] * resume
     subprocess.run(cmd + [a for s in sets for a in ("--set", s)], cwd=ROOT, check=True)
     state = json.loads(sorted((run_dir / "checkpoints").iterdir())[-1].joinpath("state.json").read_text())
     results = json.loads((run_dir / "results.json").read_text())["test"]
@@ -67,7 +70,8 @@ def run_seqattn(data: Path, run_dir: Path, budget: float, overrides: list[str]) 
     return {"test_bleu": results["bleu"], "signature": results["signature"], "chrf": results["chrf"],
             "recipe": str(RECIPE.relative_to(ROOT)), "overrides": overrides,
             "real_tokens_per_s": state["tokens"] / state["elapsed"], "train_seconds": state["elapsed"],
-            "padding_fraction": 1 - real / padded, "updates": state["step"], "wall_seconds": time.time() - start}
+            "padding_fraction": 1 - real / padded, "updates": state["step"], "wall_seconds": time.time() - start,
+            "resumed": resume}
 
 
 def run_hf(data: Path, spm_dir: Path, out_dir: Path, budget: float) -> dict:
@@ -149,16 +153,23 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--budget-minutes", type=float, default=30.0)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "multi30k"))
-    p.add_argument("--work", default=str(ROOT / "runs" / "multi30k_vs_hf"))
+    p.add_argument("--work", help="run directory (default: a new one under runs/multi30k_vs_hf/)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted seqattn run in --work")
     p.add_argument("--seqattn-set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="overrides of seqattn's recipe for this run")
     args = p.parse_args()
-    data, work = Path(args.data).resolve(), Path(args.work)
-    sa_dir = work / "seqattn"
+    if args.resume and not args.work:
+        p.error("--resume needs --work, the directory of the run to continue")
+    work = Path(args.work or ROOT / "runs" / "multi30k_vs_hf" / time.strftime("%Y%m%d-%H%M%S"))
+    data, sa_dir = Path(args.data).resolve(), work / "seqattn"
+    if (sa_dir / "checkpoints").exists() and not args.resume:  # never report an older run's model as this one's
+        print(f"error: {sa_dir} already holds a seqattn run; pass --resume to continue it, "
+              "or another --work to train afresh", file=sys.stderr)
+        return 2
     if not (sa_dir / "tokenizer" / "spm.model").is_file():
         train_tokenizer(data, sa_dir)
     result = {"commit": commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), "budget_s": args.budget_minutes * 60}
-    result["seqattn"] = run_seqattn(data, sa_dir, args.budget_minutes, args.seqattn_set)
+    result["seqattn"] = run_seqattn(data, sa_dir, args.budget_minutes, args.seqattn_set, args.resume)
     print("seqattn:", result["seqattn"], flush=True)
     result["hf"] = run_hf(data, sa_dir / "tokenizer", work / "hf", args.budget_minutes)
     print("hf:", result["hf"], flush=True)
