@@ -54,7 +54,9 @@ def run_seqattn(data: Path, run_dir: Path, budget: float, overrides: list[str], 
     sets += [f"train.max_minutes={budget}"] + overrides
     start = time.time()
     cmd = [sys.executable, "-m", "seqattn.cli", "run", str(RECIPE), "--output", str(run_dir)] + ["--resume"] * resume
-    subprocess.run(cmd + [a for s in sets for a in ("--set", s)], cwd=ROOT, check=True)
+    rc = subprocess.run(cmd + [a for s in sets for a in ("--set", s)], cwd=ROOT).returncode
+    if rc:  # seqattn printed why (e.g. the directory holds a run and --resume was not given)
+        raise SystemExit(rc)
     state = json.loads(sorted((run_dir / "checkpoints").iterdir())[-1].joinpath("state.json").read_text())
     results = json.loads((run_dir / "results.json").read_text())["test"]
     from seqattn import recipe as recipes
@@ -162,10 +164,6 @@ def main() -> int:
         p.error("--resume needs --work, the directory of the run to continue")
     work = Path(args.work or ROOT / "runs" / "multi30k_vs_hf" / time.strftime("%Y%m%d-%H%M%S"))
     data, sa_dir = Path(args.data).resolve(), work / "seqattn"
-    if (sa_dir / "checkpoints").exists() and not args.resume:  # never report an older run's model as this one's
-        print(f"error: {sa_dir} already holds a seqattn run; pass --resume to continue it, "
-              "or another --work to train afresh", file=sys.stderr)
-        return 2
     if not (sa_dir / "tokenizer" / "spm.model").is_file():
         train_tokenizer(data, sa_dir)
     result = {"commit": commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d"), "budget_s": args.budget_minutes * 60}
