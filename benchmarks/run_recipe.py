@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 import yaml
 
+from seqattn import checkpoint as ckpt
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -60,10 +62,13 @@ def main() -> int:
     results = json.loads((run_dir / "results.json").read_text())
     metrics = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [m for m in metrics if "tokens_per_s" in m]
+    # the trainer always ends on a checkpoint; the log only has every log_every-th step
+    last = ckpt.complete_checkpoints(run_dir)
+    updates = ckpt.read_json(last[-1] / "state.json")["step"] if last else 0
     device = "gpu" if torch.cuda.is_available() else "cpu"
     record = {
         "name": name, "command": " ".join(cmd), "commit": code, "machine": machine(), "date": time.strftime("%Y-%m-%d"),
-        "wall_seconds": round(wall, 1), "updates": steps[-1]["step"] if steps else 0,
+        "wall_seconds": round(wall, 1), "updates": updates,
         "train_tokens_per_s_median": sorted(m["tokens_per_s"] for m in steps)[len(steps) // 2] if steps else None,
         "results": results, "recipe": yaml.safe_load((run_dir / "recipe.yaml").read_text()),
     }
