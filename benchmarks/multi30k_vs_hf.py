@@ -57,9 +57,11 @@ def run_seqattn(data: Path, run_dir: Path, budget: float, overrides: list[str], 
     rc = subprocess.run(cmd + [a for s in sets for a in ("--set", s)], cwd=ROOT).returncode
     if rc:  # seqattn printed why (e.g. the directory holds a run and --resume was not given)
         raise SystemExit(rc)
-    state = json.loads(sorted((run_dir / "checkpoints").iterdir())[-1].joinpath("state.json").read_text())
-    results = json.loads((run_dir / "results.json").read_text())["test"]
+    from seqattn import checkpoint as ckpt
     from seqattn import recipe as recipes
+
+    state = ckpt.read_json(ckpt.complete_checkpoints(run_dir)[-1] / "state.json")  # the final step's state
+    results = json.loads((run_dir / "results.json").read_text())["test"]
 
     r = recipes.load(run_dir / "recipe.yaml", check_files=False)
     task = r.task.build()
